@@ -1,0 +1,3 @@
+from jooksms.cli import main
+
+main()

@@ -1,0 +1,123 @@
+"""The FastAPI application factory."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from starlette.exceptions import HTTPException
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from jooksms.api.deps import AppState
+from jooksms.api.envelopes import Json, error
+from jooksms.api.openapi_docs import component_schemas
+from jooksms.api.reference import reference_page
+from jooksms.api.routes import account, contacts, sms
+from jooksms.config import Settings
+from jooksms.db.engine import Database
+from jooksms.errors import JookSMSError, NotFound, ValidationFailed
+from jooksms.services.auth import TokenAuthority
+
+log = logging.getLogger("jooksms.api")
+OPENAPI_URL = "/api/v1/openapi.json"
+
+
+class StripTrailingSlash:
+    """``/api/v1/sms/`` and ``/api/v1/sms`` are one route. Rewriting the path, rather
+    than redirecting, matters because ``curl -X POST`` does not follow redirects."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http":
+            path: str = scope["path"]
+            if len(path) > 1 and path.endswith("/"):
+                scope = dict(scope, path=path.rstrip("/") or "/")
+        await self.app(scope, receive, send)
+
+
+def create_app(settings: Settings, db: Database | None = None) -> FastAPI:
+    database = db or Database.from_settings(settings)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        yield
+        if db is None:  # only dispose of what this app created
+            await database.dispose()
+
+    app = FastAPI(
+        title="JookSMS API",
+        version="1.0",
+        description="Send and receive SMS, manage contacts and contact groups.",
+        openapi_url=OPENAPI_URL,
+        docs_url=None,
+        redoc_url=None,
+        redirect_slashes=False,
+        lifespan=lifespan,
+    )
+    app.state.jooksms = AppState(
+        settings=settings,
+        db=database,
+        tokens=TokenAuthority(database, ttl=settings.token_ttl),
+    )
+    for router in (account.router, account.health_router, sms.router, contacts.router):
+        app.include_router(router)
+    _add_error_handlers(app)
+    _add_openapi(app)
+    app.add_middleware(StripTrailingSlash)
+    return app
+
+
+def _add_error_handlers(app: FastAPI) -> None:
+    @app.exception_handler(JookSMSError)
+    async def _ours(_: Request, exc: JookSMSError) -> Json:
+        return error(exc)
+
+    @app.exception_handler(RequestValidationError)
+    async def _validation(_: Request, exc: RequestValidationError) -> Json:
+        errors = exc.errors()
+        if any(e["loc"] and e["loc"][0] == "path" for e in errors):
+            return error(NotFound("no such object"))
+        fields = {str(e["loc"][-1]): str(e["msg"]) for e in errors}
+        name, problem = next(iter(fields.items()))
+        return error(ValidationFailed(f"{name}: {problem}", fields=fields))
+
+    @app.exception_handler(HTTPException)
+    async def _http(_: Request, exc: HTTPException) -> Json:
+        failure = JookSMSError(str(exc.detail))
+        failure.status_code = exc.status_code
+        failure.code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "error")
+        return error(failure)
+
+    @app.exception_handler(Exception)
+    async def _unexpected(_: Request, exc: Exception) -> Json:
+        log.exception("unhandled error", exc_info=exc)
+        return error(JookSMSError("internal error"))
+
+
+def _add_openapi(app: FastAPI) -> None:
+    default = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            schema = default()
+            schema.setdefault("components", {}).setdefault("schemas", {}).update(
+                component_schemas()
+            )
+            schema["components"]["securitySchemes"] = {
+                "bearer": {"type": "http", "scheme": "bearer"}
+            }
+            schema["security"] = [{"bearer": []}]
+            app.openapi_schema = schema
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
+
+    @app.get("/api/v1/docs", include_in_schema=False)
+    async def docs() -> Any:
+        return reference_page(app.openapi())

@@ -1,0 +1,60 @@
+"""OpenAPI descriptions for routes that read their own bodies.
+
+The routes parse JSON and forms themselves (the seed's clients send both, sometimes
+without a Content-Type), so FastAPI cannot infer the request schema; these helpers
+document it, and the response shapes, from the same pydantic models.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import BaseModel
+from pydantic.json_schema import models_json_schema
+
+_REGISTRY: dict[str, type[BaseModel]] = {}
+_REF = "#/components/schemas/{model}"
+
+
+def _ref(model: type[BaseModel]) -> dict[str, str]:
+    _REGISTRY[model.__name__] = model
+    return {"$ref": _REF.format(model=model.__name__)}
+
+
+def body(model: type[BaseModel], *, form: bool = True) -> dict[str, Any]:
+    content = {"application/json": {"schema": _ref(model)}}
+    if form:
+        content["application/x-www-form-urlencoded"] = {"schema": _ref(model)}
+    return {"requestBody": {"required": True, "content": content}}
+
+
+def responses(model: type[BaseModel] | None, *errors: int) -> dict[int | str, dict[str, Any]]:
+    from jooksms.api import shapes
+
+    out: dict[int | str, dict[str, Any]] = {}
+    if model is not None:
+        out[200] = {"description": "OK", "content": {"application/json": {"schema": _ref(model)}}}
+    for code in sorted({400, 401, 404, 413, 422, *errors}):
+        out[code] = {
+            "description": _ERRORS.get(code, "Error"),
+            "content": {"application/json": {"schema": _ref(shapes.ErrorEnvelope)}},
+        }
+    return out
+
+
+_ERRORS = {
+    400: "Malformed body",
+    401: "Missing, unknown or expired access token",
+    404: "No such object in this account",
+    409: "Conflict with the object's state",
+    413: "Body too large",
+    422: "Invalid field; `error.fields` names it",
+}
+
+
+def component_schemas() -> dict[str, Any]:
+    """JSON Schemas of every model the routes referenced, for ``components``."""
+    _, top = models_json_schema(
+        [(m, "validation") for m in _REGISTRY.values()], ref_template=_REF
+    )
+    return dict(top.get("$defs", {}))

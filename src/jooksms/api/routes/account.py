@@ -1,0 +1,90 @@
+"""Token issue, the account's numbers, and health."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from typing import Any
+
+from fastapi import APIRouter, Request
+from pydantic import ValidationError
+from sqlalchemy import text
+
+from jooksms.api import shapes
+from jooksms.api.deps import AccountId, Payload, State
+from jooksms.api.envelopes import Json
+from jooksms.api.openapi_docs import body, responses
+from jooksms.api.schemas import TokenRequest, field_problems
+from jooksms.errors import InvalidClient
+from jooksms.services.accounts import list_numbers
+
+router = APIRouter(prefix="/api/v1")
+health_router = APIRouter()
+
+
+def _oauth_error(status: int, error: str, description: str) -> Json:
+    """RFC 6749 section 5.2 error, plus the API's ``result`` marker."""
+    return Json(
+        {"result": "error", "error": error, "error_description": description},
+        status_code=status,
+        headers={"Cache-Control": "no-store", "Pragma": "no-cache"}
+        | ({"WWW-Authenticate": 'Basic realm="jooksms"'} if status == 401 else {}),
+    )
+
+
+def _basic_credentials(request: Request) -> dict[str, str]:
+    scheme, _, encoded = request.headers.get("authorization", "").partition(" ")
+    if scheme.lower() != "basic":
+        return {}
+    try:
+        client_id, _, secret = base64.b64decode(encoded.strip()).decode().partition(":")
+    except (binascii.Error, UnicodeDecodeError):
+        return {}
+    return {"client_id": client_id, "client_secret": secret}
+
+
+@router.post(
+    "/oauth/access_token",
+    tags=["Authentication"],
+    summary="Trade a client id and secret for an access token",
+    openapi_extra=body(TokenRequest),
+    responses=responses(shapes.Token, 400, 413),
+)
+async def access_token(request: Request, state: State, payload: Payload) -> Json:
+    fields: dict[str, Any] = {**payload, **_basic_credentials(request)}
+    try:
+        req = TokenRequest.model_validate(fields)
+    except ValidationError as exc:
+        name, problem = next(iter(field_problems(exc).items()))
+        return _oauth_error(400, "invalid_request", f"{name}: {problem}")
+    if req.grant_type not in (None, "client_credentials"):
+        return _oauth_error(400, "unsupported_grant_type", "grant_type must be client_credentials")
+    try:
+        issued = await state.tokens.issue(client_id=req.client_id, client_secret=req.client_secret)
+    except InvalidClient as exc:
+        return _oauth_error(401, "invalid_client", exc.message)
+    return Json(
+        {"access_token": issued.access_token, "token_type": "Bearer", "expires_in": issued.expires_in},
+        headers={"Cache-Control": "no-store", "Pragma": "no-cache"},
+    )
+
+
+@router.get(
+    "/numbers",
+    tags=["Account"],
+    summary="The account's phone numbers, first number first",
+    responses=responses(shapes.NumberList),
+)
+async def numbers(account: AccountId, state: State) -> Json:
+    async with state.db.read() as session:
+        owned = await list_numbers(session, account_id=account)
+    return Json(
+        {"result": "ok", "data": [{"number": n, "first": i == 0} for i, n in enumerate(owned)]}
+    )
+
+
+@health_router.get("/healthz", include_in_schema=False)
+async def healthz(state: State) -> Json:
+    async with state.db.read() as session:
+        await session.execute(text("SELECT 1"))
+    return Json({"status": "ok"})

@@ -1,0 +1,238 @@
+"""/api/v1/contact and /api/v1/contact_group: the account's address book."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Path, Request
+
+from jooksms.api import shapes
+from jooksms.api.deps import AccountId, ListUrl, Payload, State
+from jooksms.api.envelopes import Json, contact_json, group_json, ok, paginated
+from jooksms.api.openapi_docs import body, responses
+from jooksms.api.schemas import INT64, ContactChanges, GroupMembers, GroupName, NewContact, validate
+from jooksms.services import contacts
+from jooksms.services.contacts import ContactFields
+from jooksms.services.pagination import PageRequest
+
+router = APIRouter(prefix="/api/v1", tags=["Contacts"])
+ObjectId = Annotated[int, Path(ge=1, le=INT64[1])]
+
+
+def _deleted(object_id: int) -> Json:
+    return ok({"id": object_id, "deleted": True})
+
+
+@router.get("/contact", summary="List contacts", responses=responses(shapes.ContactList, 422))
+async def list_contacts(
+    account: AccountId,
+    state: State,
+    url: ListUrl,
+    request: Request,
+    page: str | None = None,
+    per_page: str | None = None,
+) -> Json:
+    pages = PageRequest.parse(page, per_page)
+    async with state.db.read() as session:
+        result = await contacts.list_contacts(session, account_id=account, page=pages)
+    return paginated(result, contact_json, url=url, query=request.query_params)
+
+
+@router.post(
+    "/contact",
+    summary="Create a contact",
+    openapi_extra=body(NewContact),
+    responses=responses(shapes.ContactEnvelope, 400, 404, 413, 422),
+)
+async def create_contact(account: AccountId, state: State, payload: Payload) -> Json:
+    req = validate(NewContact, payload)
+    fields = ContactFields(
+        first_name=req.first_name,
+        last_name=req.last_name,
+        main_phone=req.main_phone,
+        reference=req.reference,
+    )
+    async with state.db.write() as session:
+        contact = await contacts.create_contact(
+            session, account_id=account, fields=fields, group_id=req.contact_group_id
+        )
+    return ok(contact_json(contact))
+
+
+@router.get(
+    "/contact/{contact_id}",
+    summary="Get a contact",
+    responses=responses(shapes.ContactEnvelope, 404),
+)
+async def get_contact(account: AccountId, state: State, contact_id: ObjectId) -> Json:
+    async with state.db.read() as session:
+        contact = await contacts.get_contact(session, account_id=account, contact_id=contact_id)
+    return ok(contact_json(contact))
+
+
+@router.put(
+    "/contact/{contact_id}",
+    summary="Change a contact (only the fields sent)",
+    openapi_extra=body(ContactChanges),
+    responses=responses(shapes.ContactEnvelope, 400, 404, 413, 422),
+)
+@router.patch(
+    "/contact/{contact_id}",
+    summary="Change a contact (only the fields sent)",
+    operation_id="patch_contact",
+    openapi_extra=body(ContactChanges),
+    responses=responses(shapes.ContactEnvelope, 400, 404, 413, 422),
+)
+async def update_contact(
+    account: AccountId, state: State, contact_id: ObjectId, payload: Payload
+) -> Json:
+    req = validate(ContactChanges, payload)
+    changes: dict[str, Any] = req.model_dump(include=req.model_fields_set)
+    async with state.db.write() as session:
+        contact = await contacts.update_contact(
+            session, account_id=account, contact_id=contact_id, changes=changes
+        )
+    return ok(contact_json(contact))
+
+
+@router.delete(
+    "/contact/{contact_id}",
+    summary="Delete a contact",
+    responses=responses(shapes.DeletedEnvelope, 404),
+)
+async def delete_contact(account: AccountId, state: State, contact_id: ObjectId) -> Json:
+    async with state.db.write() as session:
+        await contacts.delete_contact(session, account_id=account, contact_id=contact_id)
+    return _deleted(contact_id)
+
+
+@router.get(
+    "/contact_group", summary="List contact groups", responses=responses(shapes.GroupList, 422)
+)
+async def list_groups(
+    account: AccountId,
+    state: State,
+    url: ListUrl,
+    request: Request,
+    page: str | None = None,
+    per_page: str | None = None,
+) -> Json:
+    pages = PageRequest.parse(page, per_page)
+    async with state.db.read() as session:
+        result = await contacts.list_groups(session, account_id=account, page=pages)
+    return paginated(result, group_json, url=url, query=request.query_params)
+
+
+@router.post(
+    "/contact_group",
+    summary="Create a contact group",
+    openapi_extra=body(GroupName),
+    responses=responses(shapes.GroupEnvelope, 400, 409, 413, 422),
+)
+async def create_group(account: AccountId, state: State, payload: Payload) -> Json:
+    req = validate(GroupName, payload)
+    async with state.db.write() as session:
+        group = await contacts.create_group(session, account_id=account, name=req.name)
+    return ok(group_json(group))
+
+
+@router.get(
+    "/contact_group/{group_id}",
+    summary="Get a contact group",
+    responses=responses(shapes.GroupEnvelope, 404),
+)
+async def get_group(account: AccountId, state: State, group_id: ObjectId) -> Json:
+    async with state.db.read() as session:
+        group = await contacts.get_group(session, account_id=account, group_id=group_id)
+    return ok(group_json(group))
+
+
+@router.put(
+    "/contact_group/{group_id}",
+    summary="Rename a contact group",
+    openapi_extra=body(GroupName),
+    responses=responses(shapes.GroupEnvelope, 400, 404, 409, 413, 422),
+)
+@router.patch(
+    "/contact_group/{group_id}",
+    summary="Rename a contact group",
+    operation_id="patch_contact_group",
+    openapi_extra=body(GroupName),
+    responses=responses(shapes.GroupEnvelope, 400, 404, 409, 413, 422),
+)
+async def rename_group(
+    account: AccountId, state: State, group_id: ObjectId, payload: Payload
+) -> Json:
+    req = validate(GroupName, payload)
+    async with state.db.write() as session:
+        group = await contacts.rename_group(
+            session, account_id=account, group_id=group_id, name=req.name
+        )
+    return ok(group_json(group))
+
+
+@router.delete(
+    "/contact_group/{group_id}",
+    summary="Delete a contact group (its contacts stay)",
+    responses=responses(shapes.DeletedEnvelope, 404),
+)
+async def delete_group(account: AccountId, state: State, group_id: ObjectId) -> Json:
+    async with state.db.write() as session:
+        await contacts.delete_group(session, account_id=account, group_id=group_id)
+    return _deleted(group_id)
+
+
+@router.get(
+    "/contact_group/{group_id}/contacts",
+    summary="List a group's contacts",
+    responses=responses(shapes.ContactList, 404, 422),
+)
+async def list_members(
+    account: AccountId,
+    state: State,
+    url: ListUrl,
+    request: Request,
+    group_id: ObjectId,
+    page: str | None = None,
+    per_page: str | None = None,
+) -> Json:
+    pages = PageRequest.parse(page, per_page)
+    async with state.db.read() as session:
+        result = await contacts.list_contacts(
+            session, account_id=account, page=pages, group_id=group_id
+        )
+    return paginated(result, contact_json, url=url, query=request.query_params)
+
+
+@router.post(
+    "/contact_group/{group_id}/contacts",
+    summary="Add contacts to a group",
+    openapi_extra=body(GroupMembers),
+    responses=responses(shapes.MembersEnvelope, 400, 404, 413, 422),
+)
+async def add_members(
+    account: AccountId, state: State, group_id: ObjectId, payload: Payload
+) -> Json:
+    if "contact_id" in payload and "contact_ids" not in payload:
+        payload = {"contact_ids": [payload["contact_id"]]}
+    req = validate(GroupMembers, payload)
+    async with state.db.write() as session:
+        added = await contacts.add_members(
+            session, account_id=account, group_id=group_id, contact_ids=req.contact_ids
+        )
+    return ok({"added": added})
+
+
+@router.delete(
+    "/contact_group/{group_id}/contacts/{contact_id}",
+    summary="Remove a contact from a group",
+    responses=responses(shapes.DeletedEnvelope, 404),
+)
+async def remove_member(
+    account: AccountId, state: State, group_id: ObjectId, contact_id: ObjectId
+) -> Json:
+    async with state.db.write() as session:
+        await contacts.remove_member(
+            session, account_id=account, group_id=group_id, contact_id=contact_id
+        )
+    return _deleted(contact_id)

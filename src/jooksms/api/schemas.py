@@ -1,0 +1,165 @@
+"""Request models: what a client may send, validated at the edge. Their JSON Schemas
+also document the API in OpenAPI."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any, TypeVar
+
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    ValidationError,
+)
+
+from jooksms.domain.dates import parse_datetime
+from jooksms.domain.encoding import MAX_SEGMENTS, analyse
+from jooksms.domain.phone import normalise_or_keep, to_e164
+from jooksms.errors import ValidationFailed
+
+INT64 = (-(2**63), 2**63 - 1)
+_M = TypeVar("_M", bound=BaseModel)
+
+
+def _blank_is_none(value: Any) -> Any:
+    """Forms cannot send null: an empty field means 'not given'."""
+    if isinstance(value, str) and not value.strip():
+        return None
+    return value
+
+
+def _no_bool(value: Any) -> Any:
+    if isinstance(value, bool):
+        raise ValueError("must be an integer, not a boolean")
+    return value
+
+
+def _date(value: str) -> datetime:
+    return parse_datetime(value)
+
+
+def _body(value: str) -> str:
+    if not value:
+        raise ValueError("must not be empty")
+    info = analyse(value)
+    if info.segments > MAX_SEGMENTS:
+        raise ValueError(
+            f"is {info.segments} segments long ({info.units} {info.encoding} units); "
+            f"at most {MAX_SEGMENTS} are allowed"
+        )
+    return value
+
+
+Phone = Annotated[str, AfterValidator(to_e164), Field(max_length=40)]
+OptionalText = Annotated[str | None, BeforeValidator(_blank_is_none)]
+DateText = Annotated[
+    datetime | None,
+    BeforeValidator(_blank_is_none),
+    BeforeValidator(lambda v: _date(v) if isinstance(v, str) else v),
+    Field(json_schema_extra={"type": "string", "examples": ["2016/06/26 10:00 GMT-5"]}),
+]
+ExternalId = Annotated[
+    int | None,
+    BeforeValidator(_blank_is_none),
+    BeforeValidator(_no_bool),
+    Field(ge=INT64[0], le=INT64[1]),
+]
+Body = Annotated[str, AfterValidator(_body)]
+Name = Annotated[str | None, BeforeValidator(_blank_is_none), Field(max_length=100)]
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="ignore", populate_by_name=True, str_strip_whitespace=True)
+
+
+class SendSms(_Model):
+    to: Phone
+    body: Body
+    from_: OptionalText = Field(default=None, alias="from", max_length=40)
+    scheduled: DateText = None
+    external_id: ExternalId = None
+
+
+class ToManyEntry(_Model):
+    to: Phone
+    external_id: ExternalId = None
+    first_name: Name = None
+    last_name: Name = None
+    scheduled: DateText = None
+
+
+class ManyEntry(ToManyEntry):
+    body: Body
+
+
+class ToMany(_Model):
+    body: Body
+    from_: OptionalText = Field(default=None, alias="from", max_length=40)
+    scheduled: DateText = None
+    list: Annotated[list[dict[str, Any]], Field(min_length=1, max_length=10_000)]
+
+
+class Many(_Model):
+    from_: OptionalText = Field(default=None, alias="from", max_length=40)
+    scheduled: DateText = None
+    list: Annotated[list[dict[str, Any]], Field(min_length=1, max_length=10_000)]
+
+
+class SearchMessages(_Model):
+    number: Annotated[OptionalText, AfterValidator(lambda v: v and normalise_or_keep(v))] = None
+    from_date: DateText = None
+    to_date: DateText = None
+    query: Annotated[OptionalText, Field(max_length=500)] = None
+
+
+class NewContact(_Model):
+    first_name: Annotated[str, Field(min_length=1, max_length=100)]
+    last_name: Annotated[str, Field(min_length=1, max_length=100)]
+    main_phone: Annotated[str, Field(min_length=1, max_length=32), AfterValidator(normalise_or_keep)]
+    reference: Annotated[OptionalText, Field(max_length=255)] = None
+    contact_group_id: Annotated[int | None, BeforeValidator(_blank_is_none), BeforeValidator(_no_bool), Field(ge=1, le=INT64[1])] = None
+
+
+class ContactChanges(_Model):
+    first_name: Annotated[str | None, Field(min_length=1, max_length=100)] = None
+    last_name: Name = None
+    main_phone: Annotated[str | None, Field(min_length=1, max_length=32), AfterValidator(lambda v: v and normalise_or_keep(v))] = None
+    reference: Annotated[OptionalText, Field(max_length=255)] = None
+
+
+class GroupName(_Model):
+    name: Annotated[str, Field(min_length=1, max_length=100)]
+
+
+class GroupMembers(_Model):
+    contact_ids: Annotated[list[Annotated[int, BeforeValidator(_no_bool), Field(ge=1, le=INT64[1])]], Field(min_length=1, max_length=10_000)]
+
+
+class TokenRequest(_Model):
+    client_id: Annotated[str, Field(min_length=1, max_length=200)]
+    client_secret: Annotated[str, Field(min_length=1, max_length=200)]
+    grant_type: OptionalText = None
+
+
+def field_problems(exc: ValidationError, prefix: str = "") -> dict[str, str]:
+    """Pydantic's errors as ``{"field": "what is wrong"}``, the API's error shape."""
+    problems: dict[str, str] = {}
+    for err in exc.errors(include_url=False):
+        name = prefix + ".".join(str(p) for p in err["loc"]) if err["loc"] else prefix.rstrip(".") or "body"
+        message = err["msg"].removeprefix("Value error, ")
+        if err["type"] == "missing":
+            message = "is required"
+        problems.setdefault(name, message)
+    return problems
+
+
+def validate(model: type[_M], payload: dict[str, Any]) -> _M:
+    try:
+        return model.model_validate(payload)
+    except ValidationError as exc:
+        problems = field_problems(exc)
+        first = next(iter(problems.items()))
+        raise ValidationFailed(f"{first[0]}: {first[1]}", fields=problems) from None

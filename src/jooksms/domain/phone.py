@@ -1,0 +1,106 @@
+"""Normalise international phone numbers to E.164.
+
+The API promise is that only *impossible* numbers are rejected: a number that has the right
+length for its country is accepted even if no carrier has assigned it yet.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from functools import lru_cache
+
+import phonenumbers
+from phonenumbers import NumberParseException, PhoneNumberFormat, ValidationResult
+
+__all__ = ["InvalidPhoneNumber", "normalise_or_keep", "to_e164"]
+
+# Longer than any real number; refusing early keeps pasted garbage away from the parser.
+_MAX_DIGITS = 20
+# Numbers already in E.164 are the common case in bulk sends, so they skip the cleaning.
+_ALREADY_E164 = re.compile(r"\+[0-9]{8,15}", re.ASCII)
+# Punctuation people use when writing numbers; anything else (letters included) means the
+# string is not a number, which is stricter than phonenumbers' vanity-letter support.
+_SEPARATORS = re.compile(r"[\s().\-/]+")
+_DIGITS = re.compile(r"[0-9]+", re.ASCII)
+
+_POSSIBILITY_REASONS = {
+    ValidationResult.INVALID_COUNTRY_CODE: "unknown country calling code",
+    ValidationResult.TOO_SHORT: "too short",
+    ValidationResult.TOO_LONG: "too long",
+    ValidationResult.INVALID_LENGTH: "wrong length for its country",
+}
+
+
+class InvalidPhoneNumber(ValueError):
+    """A user-supplied phone number is impossible; ``str()`` is safe to show them."""
+
+    def __init__(self, value: str, reason: str) -> None:
+        # Both go into args so the exception survives pickling across worker processes.
+        super().__init__(value, reason)
+        self.value = value
+        self.reason = reason
+
+    def __str__(self) -> str:
+        return f"{self.value!r} is not a possible phone number: {self.reason}"
+
+
+@dataclass(frozen=True, slots=True)
+class _Rejected:
+    reason: str
+
+
+def to_e164(raw: str) -> str:
+    """Return ``raw`` in E.164; a number without a leading ``+`` or ``00`` is international."""
+    outcome = _convert(raw)
+    if isinstance(outcome, _Rejected):
+        # A fresh exception each time: re-raising a cached instance would keep growing
+        # its traceback.
+        raise InvalidPhoneNumber(raw, outcome.reason)
+    return outcome
+
+
+def normalise_or_keep(raw: str) -> str:
+    """Return E.164 when possible, else what the user wrote, as address books must keep it."""
+    outcome = _convert(raw)
+    return raw.strip() if isinstance(outcome, _Rejected) else outcome
+
+
+# Rejections are cached as values because lru_cache does not remember raised exceptions,
+# and a bulk request may repeat the same bad number thousands of times.
+@lru_cache(maxsize=65536)
+def _convert(raw: str) -> str | _Rejected:
+    if _ALREADY_E164.fullmatch(raw):
+        return _check(raw[1:])
+    digits = _international_digits(raw)
+    return digits if isinstance(digits, _Rejected) else _check(digits)
+
+
+def _international_digits(raw: str) -> str | _Rejected:
+    text = raw.strip()
+    if text.startswith("+"):
+        text = text[1:]
+    elif text.startswith("00"):
+        text = text[2:]
+    digits = _SEPARATORS.sub("", text)
+    if not digits:
+        return _Rejected("no digits")
+    if not _DIGITS.fullmatch(digits):
+        return _Rejected("only digits, spaces and - . ( ) / are allowed")
+    if len(digits) > _MAX_DIGITS:
+        return _Rejected(f"more than {_MAX_DIGITS} digits")
+    return digits
+
+
+def _check(digits: str) -> str | _Rejected:
+    try:
+        number = phonenumbers.parse("+" + digits, None)
+    except NumberParseException as exc:
+        if exc.error_type == NumberParseException.INVALID_COUNTRY_CODE:
+            return _Rejected("unknown country calling code")
+        return _Rejected("not a phone number")
+    reason = phonenumbers.is_possible_number_with_reason(number)
+    # Same acceptance as is_possible_number, which also allows numbers dialable only locally.
+    if reason not in (ValidationResult.IS_POSSIBLE, ValidationResult.IS_POSSIBLE_LOCAL_ONLY):
+        return _Rejected(_POSSIBILITY_REASONS.get(reason, "not a phone number"))
+    return phonenumbers.format_number(number, PhoneNumberFormat.E164)
