@@ -37,7 +37,9 @@ async def ensure_demo_account(db: Database) -> dict[str, object] | None:
 
 
 def run_server(settings: Settings) -> None:
-    logging.basicConfig(level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(
+        level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
     if settings.is_sqlite:
         upgrade(settings.database_url)
     db = Database.from_settings(settings)

@@ -54,7 +54,5 @@ _ERRORS = {
 
 def component_schemas() -> dict[str, Any]:
     """JSON Schemas of every model the routes referenced, for ``components``."""
-    _, top = models_json_schema(
-        [(m, "validation") for m in _REGISTRY.values()], ref_template=_REF
-    )
+    _, top = models_json_schema([(m, "validation") for m in _REGISTRY.values()], ref_template=_REF)
     return dict(top.get("$defs", {}))

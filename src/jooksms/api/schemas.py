@@ -68,6 +68,13 @@ ExternalId = Annotated[
     Field(ge=INT64[0], le=INT64[1]),
 ]
 Body = Annotated[str, AfterValidator(_body)]
+# "If not given or invalid we use the first number": a bad ``from`` is not an error.
+Sender = Annotated[
+    str | None,
+    BeforeValidator(_blank_is_none),
+    AfterValidator(lambda v: v and normalise_or_keep(v)),
+    Field(default=None, alias="from", max_length=40),
+]
 Name = Annotated[str | None, BeforeValidator(_blank_is_none), Field(max_length=100)]
 
 
@@ -78,7 +85,7 @@ class _Model(BaseModel):
 class SendSms(_Model):
     to: Phone
     body: Body
-    from_: OptionalText = Field(default=None, alias="from", max_length=40)
+    from_: Sender = None
     scheduled: DateText = None
     external_id: ExternalId = None
 
@@ -97,13 +104,13 @@ class ManyEntry(ToManyEntry):
 
 class ToMany(_Model):
     body: Body
-    from_: OptionalText = Field(default=None, alias="from", max_length=40)
+    from_: Sender = None
     scheduled: DateText = None
     list: Annotated[list[dict[str, Any]], Field(min_length=1, max_length=10_000)]
 
 
 class Many(_Model):
-    from_: OptionalText = Field(default=None, alias="from", max_length=40)
+    from_: Sender = None
     scheduled: DateText = None
     list: Annotated[list[dict[str, Any]], Field(min_length=1, max_length=10_000)]
 
@@ -118,15 +125,26 @@ class SearchMessages(_Model):
 class NewContact(_Model):
     first_name: Annotated[str, Field(min_length=1, max_length=100)]
     last_name: Annotated[str, Field(min_length=1, max_length=100)]
-    main_phone: Annotated[str, Field(min_length=1, max_length=32), AfterValidator(normalise_or_keep)]
+    main_phone: Annotated[
+        str, Field(min_length=1, max_length=32), AfterValidator(normalise_or_keep)
+    ]
     reference: Annotated[OptionalText, Field(max_length=255)] = None
-    contact_group_id: Annotated[int | None, BeforeValidator(_blank_is_none), BeforeValidator(_no_bool), Field(ge=1, le=INT64[1])] = None
+    contact_group_id: Annotated[
+        int | None,
+        BeforeValidator(_blank_is_none),
+        BeforeValidator(_no_bool),
+        Field(ge=1, le=INT64[1]),
+    ] = None
 
 
 class ContactChanges(_Model):
     first_name: Annotated[str | None, Field(min_length=1, max_length=100)] = None
     last_name: Name = None
-    main_phone: Annotated[str | None, Field(min_length=1, max_length=32), AfterValidator(lambda v: v and normalise_or_keep(v))] = None
+    main_phone: Annotated[
+        str | None,
+        Field(min_length=1, max_length=32),
+        AfterValidator(lambda v: v and normalise_or_keep(v)),
+    ] = None
     reference: Annotated[OptionalText, Field(max_length=255)] = None
 
 
@@ -135,7 +153,10 @@ class GroupName(_Model):
 
 
 class GroupMembers(_Model):
-    contact_ids: Annotated[list[Annotated[int, BeforeValidator(_no_bool), Field(ge=1, le=INT64[1])]], Field(min_length=1, max_length=10_000)]
+    contact_ids: Annotated[
+        list[Annotated[int, BeforeValidator(_no_bool), Field(ge=1, le=INT64[1])]],
+        Field(min_length=1, max_length=10_000),
+    ]
 
 
 class TokenRequest(_Model):
@@ -148,7 +169,11 @@ def field_problems(exc: ValidationError, prefix: str = "") -> dict[str, str]:
     """Pydantic's errors as ``{"field": "what is wrong"}``, the API's error shape."""
     problems: dict[str, str] = {}
     for err in exc.errors(include_url=False):
-        name = prefix + ".".join(str(p) for p in err["loc"]) if err["loc"] else prefix.rstrip(".") or "body"
+        name = (
+            prefix + ".".join(str(p) for p in err["loc"])
+            if err["loc"]
+            else prefix.rstrip(".") or "body"
+        )
         message = err["msg"].removeprefix("Value error, ")
         if err["type"] == "missing":
             message = "is required"

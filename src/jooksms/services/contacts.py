@@ -121,7 +121,7 @@ async def contact_ids_by_number(
             )
             .group_by(Contact.main_phone)
         )
-        found.update({phone: int(cid) for phone, cid in rows.tuples()})
+        found.update({phone: int(cid) for phone, cid in rows})
     return found
 
 

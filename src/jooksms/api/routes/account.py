@@ -64,7 +64,11 @@ async def access_token(request: Request, state: State, payload: Payload) -> Json
     except InvalidClient as exc:
         return _oauth_error(401, "invalid_client", exc.message)
     return Json(
-        {"access_token": issued.access_token, "token_type": "Bearer", "expires_in": issued.expires_in},
+        {
+            "access_token": issued.access_token,
+            "token_type": "Bearer",
+            "expires_in": issued.expires_in,
+        },
         headers={"Cache-Control": "no-store", "Pragma": "no-cache"},
     )
 

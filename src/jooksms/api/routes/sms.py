@@ -190,7 +190,9 @@ async def _search(
     )
     async with state.db.read() as session:
         result = await messages.search(session, account_id=account, criteria=criteria, page=pages)
-    query = {k: str(v) for k, v in merged.items() if v is not None and not isinstance(v, list | dict)}
+    query = {
+        k: str(v) for k, v in merged.items() if v is not None and not isinstance(v, list | dict)
+    }
     return paginated(result, search_hit_json, url=url, query=query)
 
 
