@@ -104,7 +104,7 @@ def paginated(
     if page.has_previous:
         links["previous"] = _page_url(url, query, min(page.request.page - 1, page.total_pages))
     items = [shape(item) for item in page.items]
-    meta = {
+    meta: dict[str, Any] = {
         "pagination": {
             "count": len(items),
             "current_page": page.request.page,

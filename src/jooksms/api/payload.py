@@ -47,7 +47,8 @@ async def read_payload(request: Request, *, limit: int) -> dict[str, Any]:
         text = body.decode("utf-8")
     except UnicodeDecodeError:
         raise BadRequest("the form body is not valid UTF-8") from None
-    return unflatten(parse_qsl(text, keep_blank_values=True))
+    form: dict[str, Any] = unflatten(parse_qsl(text, keep_blank_values=True))
+    return form
 
 
 def parse_json(body: bytes) -> dict[str, Any]:
@@ -74,7 +75,8 @@ def unflatten(pairs: list[tuple[str, str]]) -> dict[str, Any]:
         head, _, rest = key.partition("[")
         path = [head, *_BRACKETS.findall("[" + rest)] if rest else [head]
         _place(root, path, value)
-    return _lists(root)
+    # The top level stays a dict even when every key is a number.
+    return {k: _lists(v) for k, v in root.items()}
 
 
 def _place(node: dict[str, Any], path: list[str], value: str) -> None:

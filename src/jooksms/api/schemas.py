@@ -53,8 +53,14 @@ def _body(value: str) -> str:
     return value
 
 
+def _optional_text(max_length: int) -> Any:
+    """Text that may be left out or blank (None); constraints apply to text only."""
+    return Annotated[
+        Annotated[str, Field(max_length=max_length)] | None, BeforeValidator(_blank_is_none)
+    ]
+
+
 Phone = Annotated[str, AfterValidator(to_e164), Field(max_length=40)]
-OptionalText = Annotated[str | None, BeforeValidator(_blank_is_none)]
 DateText = Annotated[
     datetime | None,
     BeforeValidator(_blank_is_none),
@@ -70,12 +76,11 @@ ExternalId = Annotated[
 Body = Annotated[str, AfterValidator(_body)]
 # "If not given or invalid we use the first number": a bad ``from`` is not an error.
 Sender = Annotated[
-    str | None,
-    BeforeValidator(_blank_is_none),
+    _optional_text(40),
     AfterValidator(lambda v: v and normalise_or_keep(v)),
-    Field(default=None, alias="from", max_length=40),
+    Field(default=None, alias="from"),
 ]
-Name = Annotated[str | None, BeforeValidator(_blank_is_none), Field(max_length=100)]
+Name = _optional_text(100)
 
 
 class _Model(BaseModel):
@@ -106,20 +111,22 @@ class ToMany(_Model):
     body: Body
     from_: Sender = None
     scheduled: DateText = None
-    list: Annotated[list[dict[str, Any]], Field(min_length=1, max_length=10_000)]
+    list: Annotated[list[Any], Field(min_length=1, max_length=10_000)]
 
 
 class Many(_Model):
     from_: Sender = None
     scheduled: DateText = None
-    list: Annotated[list[dict[str, Any]], Field(min_length=1, max_length=10_000)]
+    list: Annotated[list[Any], Field(min_length=1, max_length=10_000)]
 
 
 class SearchMessages(_Model):
-    number: Annotated[OptionalText, AfterValidator(lambda v: v and normalise_or_keep(v))] = None
+    number: Annotated[_optional_text(40), AfterValidator(lambda v: v and normalise_or_keep(v))] = (
+        None
+    )
     from_date: DateText = None
     to_date: DateText = None
-    query: Annotated[OptionalText, Field(max_length=500)] = None
+    query: _optional_text(500) = None
 
 
 class NewContact(_Model):
@@ -128,7 +135,7 @@ class NewContact(_Model):
     main_phone: Annotated[
         str, Field(min_length=1, max_length=32), AfterValidator(normalise_or_keep)
     ]
-    reference: Annotated[OptionalText, Field(max_length=255)] = None
+    reference: _optional_text(255) = None
     contact_group_id: Annotated[
         int | None,
         BeforeValidator(_blank_is_none),
@@ -138,14 +145,15 @@ class NewContact(_Model):
 
 
 class ContactChanges(_Model):
-    first_name: Annotated[str | None, Field(min_length=1, max_length=100)] = None
+    """Only the fields sent change. A default of None means "not sent"; an explicit
+    null for a required field fails validation, since defaults are not validated."""
+
+    first_name: Annotated[str, Field(min_length=1, max_length=100)] = None  # type: ignore[assignment]
     last_name: Name = None
     main_phone: Annotated[
-        str | None,
-        Field(min_length=1, max_length=32),
-        AfterValidator(lambda v: v and normalise_or_keep(v)),
-    ] = None
-    reference: Annotated[OptionalText, Field(max_length=255)] = None
+        str, Field(min_length=1, max_length=32), AfterValidator(normalise_or_keep)
+    ] = None  # type: ignore[assignment]
+    reference: _optional_text(255) = None
 
 
 class GroupName(_Model):
@@ -162,7 +170,7 @@ class GroupMembers(_Model):
 class TokenRequest(_Model):
     client_id: Annotated[str, Field(min_length=1, max_length=200)]
     client_secret: Annotated[str, Field(min_length=1, max_length=200)]
-    grant_type: OptionalText = None
+    grant_type: _optional_text(100) = None
 
 
 def field_problems(exc: ValidationError, prefix: str = "") -> dict[str, str]:

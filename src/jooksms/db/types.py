@@ -31,8 +31,10 @@ class UTCDateTime(TypeDecorator[datetime]):
         if value is None:
             return None
         if value.tzinfo is None:
-            return value.replace(tzinfo=UTC)
-        return value.astimezone(UTC)  # type: ignore[no-any-return]
+            naive: datetime = value
+            return naive.replace(tzinfo=UTC)
+        aware: datetime = value.astimezone(UTC)
+        return aware
 
 
 def utcnow() -> datetime:

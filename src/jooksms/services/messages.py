@@ -12,10 +12,12 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from typing import cast
 
 from sqlalchemy import (
     ColumnElement,
     Select,
+    Table,
     and_,
     column,
     func,
@@ -38,8 +40,9 @@ from jooksms.services.accounts import list_numbers
 from jooksms.services.contacts import NameUpdate, contact_ids_by_number, upsert_names
 from jooksms.services.pagination import Page, PageRequest
 
-MESSAGES = Message.__table__
-CONTACTS = Contact.__table__
+MESSAGES = cast(Table, Message.__table__)
+CONTACTS = cast(Table, Contact.__table__)
+COUNTS = cast(Table, MessageCount.__table__)
 _COUNTER_SHARDS = 8
 # FTS5 exposes a hidden column named like its table; MATCH against it searches all.
 _FTS = table("messages_fts", column("rowid"), column("messages_fts"))
@@ -170,14 +173,14 @@ def _row(
 
 
 async def _count(session: AsyncSession, *, account_id: int, added: int) -> None:
-    dialect = session.bind.dialect.name
+    dialect = session.get_bind().dialect.name
     maker = pg_insert if dialect == "postgresql" else sqlite_insert
     shard = random.randrange(_COUNTER_SHARDS) if dialect == "postgresql" else 0
-    stmt = maker(MessageCount.__table__).values(account_id=account_id, shard=shard, n=added)
+    stmt = maker(COUNTS).values(account_id=account_id, shard=shard, n=added)
     await session.execute(
         stmt.on_conflict_do_update(
             index_elements=["account_id", "shard"],
-            set_={"n": MessageCount.__table__.c.n + stmt.excluded.n},
+            set_={"n": COUNTS.c.n + stmt.excluded.n},
         )
     )
 
@@ -296,7 +299,7 @@ def _criteria(session: AsyncSession, c: SearchFilter) -> list[ColumnElement[bool
     if c.to_date:
         where.append(MESSAGES.c.created_at <= c.to_date)
     if c.query is not None:
-        where.append(_matches(session.bind.dialect.name, search_words(c.query)))
+        where.append(_matches(session.get_bind().dialect.name, search_words(c.query)))
     return where
 
 
