@@ -37,7 +37,7 @@ def async_url(url: str) -> str:
     return load_settings(database_url=url).database_url
 
 
-async def _create_pg_database(admin_url: str) -> str:
+async def create_pg_database(admin_url: str) -> str:
     """A fresh database for this run, so runs never see each other's rows."""
     name = f"jooksms_test_{uuid.uuid4().hex[:12]}"
     engine = create_async_engine(async_url(admin_url), isolation_level="AUTOCOMMIT")
@@ -47,7 +47,7 @@ async def _create_pg_database(admin_url: str) -> str:
     return make_url(async_url(admin_url)).set(database=name).render_as_string(hide_password=False)
 
 
-async def _drop_pg_database(admin_url: str, url: str) -> None:
+async def drop_pg_database(admin_url: str, url: str) -> None:
     name = make_url(url).database
     engine = create_async_engine(async_url(admin_url), isolation_level="AUTOCOMMIT")
     async with engine.connect() as conn:
@@ -66,10 +66,10 @@ async def database_url(
         yield url
         return
     assert POSTGRES_URL
-    url = await _create_pg_database(POSTGRES_URL)
+    url = await create_pg_database(POSTGRES_URL)
     await asyncio.to_thread(upgrade, url)
     yield url
-    await _drop_pg_database(POSTGRES_URL, url)
+    await drop_pg_database(POSTGRES_URL, url)
 
 
 @pytest.fixture(scope="session")
