@@ -13,6 +13,7 @@ from jooksms.config import Settings
 from jooksms.db.engine import Database
 from jooksms.errors import Unauthorized
 from jooksms.services.auth import TokenAuthority
+from jooksms.services.intake import Intake
 
 
 @dataclass(frozen=True, slots=True)
@@ -20,9 +21,10 @@ class AppState:
     settings: Settings
     db: Database
     tokens: TokenAuthority
+    intake: Intake
 
 
-def app_state(request: Request) -> AppState:
+async def app_state(request: Request) -> AppState:
     state: AppState = request.app.state.jooksms
     return state
 
@@ -47,7 +49,7 @@ async def payload(request: Request, state: State) -> dict[str, Any]:
 Payload = Annotated[dict[str, Any], Depends(payload)]
 
 
-def list_url(request: Request, state: State) -> str:
+async def list_url(request: Request, state: State) -> str:
     """The absolute URL of this list without its query, for pagination links."""
     base = state.settings.public_url or str(request.base_url)
     return base.rstrip("/") + request.url.path.rstrip("/")

@@ -13,6 +13,7 @@ from pydantic import (
     ConfigDict,
     Field,
     ValidationError,
+    field_validator,
 )
 
 from jooksms.domain.dates import parse_datetime
@@ -53,12 +54,15 @@ def _body(value: str) -> str:
     return value
 
 
-def _optional_text(max_length: int) -> Any:
-    """Text that may be left out or blank (None); constraints apply to text only."""
-    return Annotated[
-        Annotated[str, Field(max_length=max_length)] | None, BeforeValidator(_blank_is_none)
-    ]
-
+# Optional values may be left out, null or blank (None). Their constraints sit on the
+# inner type: on the union pydantic would also apply them to None, and ``ge`` then
+# raises TypeError (a 500) instead of reporting a field. Spelled out per length, not
+# built by a function, so that type checkers can read them as types.
+_Blank = BeforeValidator(_blank_is_none)
+Text40 = Annotated[Annotated[str, Field(max_length=40)] | None, _Blank]
+Text100 = Annotated[Annotated[str, Field(max_length=100)] | None, _Blank]
+Text255 = Annotated[Annotated[str, Field(max_length=255)] | None, _Blank]
+Text500 = Annotated[Annotated[str, Field(max_length=500)] | None, _Blank]
 
 Phone = Annotated[str, AfterValidator(to_e164), Field(max_length=40)]
 DateText = Annotated[
@@ -68,23 +72,36 @@ DateText = Annotated[
     Field(json_schema_extra={"type": "string", "examples": ["2016/06/26 10:00 GMT-5"]}),
 ]
 ExternalId = Annotated[
-    int | None,
-    BeforeValidator(_blank_is_none),
+    Annotated[int, Field(ge=INT64[0], le=INT64[1])] | None,
+    _Blank,
     BeforeValidator(_no_bool),
-    Field(ge=INT64[0], le=INT64[1]),
+]
+GroupId = Annotated[
+    Annotated[int, Field(ge=1, le=INT64[1])] | None,
+    _Blank,
+    BeforeValidator(_no_bool),
 ]
 Body = Annotated[str, AfterValidator(_body)]
 # "If not given or invalid we use the first number": a bad ``from`` is not an error.
 Sender = Annotated[
-    _optional_text(40),
+    Text40,
     AfterValidator(lambda v: v and normalise_or_keep(v)),
     Field(default=None, alias="from"),
 ]
-Name = _optional_text(100)
+Name = Text100
 
 
 class _Model(BaseModel):
     model_config = ConfigDict(extra="ignore", populate_by_name=True, str_strip_whitespace=True)
+
+    @field_validator("*", mode="before")
+    @classmethod
+    def _no_nul(cls, value: Any) -> Any:
+        # PostgreSQL text cannot hold NUL: refuse it here, as the field's 422, rather
+        # than fail the INSERT with a 500 (SQLite would store it, so both backends agree).
+        if isinstance(value, str) and "\x00" in value:
+            raise ValueError("must not contain NUL characters")
+        return value
 
 
 class SendSms(_Model):
@@ -121,12 +138,10 @@ class Many(_Model):
 
 
 class SearchMessages(_Model):
-    number: Annotated[_optional_text(40), AfterValidator(lambda v: v and normalise_or_keep(v))] = (
-        None
-    )
+    number: Annotated[Text40, AfterValidator(lambda v: v and normalise_or_keep(v))] = None
     from_date: DateText = None
     to_date: DateText = None
-    query: _optional_text(500) = None
+    query: Text500 = None
 
 
 class NewContact(_Model):
@@ -135,13 +150,8 @@ class NewContact(_Model):
     main_phone: Annotated[
         str, Field(min_length=1, max_length=32), AfterValidator(normalise_or_keep)
     ]
-    reference: _optional_text(255) = None
-    contact_group_id: Annotated[
-        int | None,
-        BeforeValidator(_blank_is_none),
-        BeforeValidator(_no_bool),
-        Field(ge=1, le=INT64[1]),
-    ] = None
+    reference: Text255 = None
+    contact_group_id: GroupId = None
 
 
 class ContactChanges(_Model):
@@ -153,7 +163,7 @@ class ContactChanges(_Model):
     main_phone: Annotated[
         str, Field(min_length=1, max_length=32), AfterValidator(normalise_or_keep)
     ] = None  # type: ignore[assignment]
-    reference: _optional_text(255) = None
+    reference: Text255 = None
 
 
 class GroupName(_Model):
@@ -170,7 +180,7 @@ class GroupMembers(_Model):
 class TokenRequest(_Model):
     client_id: Annotated[str, Field(min_length=1, max_length=200)]
     client_secret: Annotated[str, Field(min_length=1, max_length=200)]
-    grant_type: _optional_text(100) = None
+    grant_type: Text100 = None
 
 
 def field_problems(exc: ValidationError, prefix: str = "") -> dict[str, str]:

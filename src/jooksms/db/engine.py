@@ -10,11 +10,12 @@ rather than spinning on the file lock.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
-from typing import Any
+from typing import Any, TypeVar
 
-from sqlalchemy import event
+from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
@@ -22,18 +23,32 @@ from sqlalchemy.ext.asyncio import (
     async_sessionmaker,
     create_async_engine,
 )
+from sqlalchemy.orm import Session
 from sqlalchemy.pool import NullPool
 
 from jooksms.config import Settings
+
+T = TypeVar("T")
+_PRAGMAS = (
+    "journal_mode=WAL",
+    "synchronous=NORMAL",
+    "foreign_keys=ON",
+    "busy_timeout=30000",
+    "cache_size=-65536",
+)
 
 
 class Database:
     def __init__(self, url: str, *, pool_size: int = 20) -> None:
         self.url = url
         self.is_sqlite = url.startswith("sqlite")
+        self._sync_writer: Engine | None = None
+        self._writer_thread: ThreadPoolExecutor | None = None
         if self.is_sqlite:
             self.read_engine = _sqlite_engine(url, begin="BEGIN")
             self.write_engine = _sqlite_engine(url, begin="BEGIN IMMEDIATE")
+            self._sync_writer = _sync_sqlite_engine(url)
+            self._writer_thread = ThreadPoolExecutor(1, thread_name_prefix="jooksms-sqlite-writer")
         else:
             engine = create_async_engine(
                 url, pool_size=pool_size, max_overflow=10, pool_pre_ping=False
@@ -62,7 +77,29 @@ class Database:
         async with self._write_lock, self._writer() as session, session.begin():
             yield session
 
+    async def run_write(self, work: Callable[[Session], T]) -> T:
+        """Run ``work`` in one write transaction, with a synchronous Session.
+
+        This is the hot path's door. On SQLite the whole transaction runs on the
+        writer thread in one hop: through aiosqlite every statement would cost a
+        round trip between threads, which bounds a single writer to a few hundred
+        transactions a second. On PostgreSQL asyncpg is native asyncio, so the work
+        runs in the event loop through ``run_sync``.
+        """
+        if self._sync_writer is None:
+            async with self._writer() as session, session.begin():
+                return await session.run_sync(work)
+        assert self._write_lock is not None and self._writer_thread is not None
+        engine = self._sync_writer
+        async with self._write_lock:
+            loop = asyncio.get_running_loop()
+            return await loop.run_in_executor(self._writer_thread, _in_transaction, engine, work)
+
     async def dispose(self) -> None:
+        if self._sync_writer is not None:
+            self._sync_writer.dispose()
+        if self._writer_thread is not None:
+            self._writer_thread.shutdown(wait=False)
         await self.read_engine.dispose()
         if self.write_engine is not self.read_engine:
             await self.write_engine.dispose()
@@ -77,19 +114,44 @@ def _sqlite_engine(url: str, *, begin: str) -> AsyncEngine:
     def _on_connect(dbapi_connection: Any, _record: Any) -> None:
         # Hand transaction control to SQLAlchemy so that BEGIN is ours to choose.
         dbapi_connection.isolation_level = None
-        cursor = dbapi_connection.cursor()
-        for pragma in (
-            "journal_mode=WAL",
-            "synchronous=NORMAL",
-            "foreign_keys=ON",
-            "busy_timeout=30000",
-            "cache_size=-65536",
-        ):
-            cursor.execute(f"PRAGMA {pragma}")
-        cursor.close()
+        _apply_pragmas(dbapi_connection)
 
     @event.listens_for(engine.sync_engine, "begin")
     def _on_begin(conn: Connection) -> None:
         conn.exec_driver_sql(begin)
 
     return engine
+
+
+def _apply_pragmas(dbapi_connection: Any) -> None:
+    cursor = dbapi_connection.cursor()
+    for pragma in _PRAGMAS:
+        cursor.execute(f"PRAGMA {pragma}")
+    cursor.close()
+
+
+def _sync_sqlite_engine(url: str) -> Engine:
+    """The writer thread's engine: the stdlib driver, one connection kept open."""
+    sync_url = url.replace("sqlite+aiosqlite:", "sqlite+pysqlite:", 1)
+    memory = ":memory:" in url
+    engine = create_engine(
+        sync_url,
+        connect_args={"timeout": 30, "check_same_thread": False},
+        **({"poolclass": NullPool} if memory else {"pool_size": 1, "max_overflow": 0}),
+    )
+
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_connection: Any, _record: Any) -> None:
+        dbapi_connection.isolation_level = None
+        _apply_pragmas(dbapi_connection)
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(conn: Connection) -> None:
+        conn.exec_driver_sql("BEGIN IMMEDIATE")
+
+    return engine
+
+
+def _in_transaction(engine: Engine, work: Callable[[Session], T]) -> T:
+    with Session(engine, expire_on_commit=False) as session, session.begin():
+        return work(session)

@@ -4,8 +4,11 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from typing import cast
 
-from sqlalchemy import bindparam, delete, func, insert, select, update
+from sqlalchemy import Table, bindparam, delete, func, insert, select, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -14,7 +17,8 @@ from jooksms.db.types import utcnow
 from jooksms.errors import Conflict, NotFound
 from jooksms.services.pagination import Page, PageRequest
 
-CONTACTS = Contact.__table__
+CONTACTS = cast(Table, Contact.__table__)
+MEMBERS = cast(Table, ContactGroupMember.__table__)
 
 # Both SQLite and asyncpg cap bound parameters near 32k per statement.
 _CHUNK = 5000
@@ -229,6 +233,8 @@ async def add_members(
     Returns how many were added."""
     await get_group(session, account_id=account_id, group_id=group_id)
     wanted = set(contact_ids)
+    if not wanted:
+        return 0
     owned = set(
         await session.scalars(
             select(Contact.id).where(Contact.account_id == account_id, Contact.id.in_(wanted))
@@ -237,21 +243,21 @@ async def add_members(
     missing = sorted(wanted - owned)
     if missing:
         raise NotFound(f"contact {missing[0]} not found")
-    present = set(
-        await session.scalars(
-            select(ContactGroupMember.contact_id).where(
-                ContactGroupMember.group_id == group_id, ContactGroupMember.contact_id.in_(wanted)
-            )
-        )
-    )
     now = utcnow()
     rows = [
         {"group_id": group_id, "contact_id": cid, "account_id": account_id, "created_at": now}
-        for cid in sorted(wanted - present)
+        for cid in sorted(wanted)
     ]
-    if rows:
-        await session.execute(insert(ContactGroupMember.__table__), rows)
-    return len(rows)
+    # A read-then-insert lets two concurrent adds of one contact collide on the primary
+    # key (a 500 on PostgreSQL); ON CONFLICT keeps the call idempotent, and RETURNING
+    # yields only the rows this call inserted.
+    maker = pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
+    stmt = (
+        maker(MEMBERS)
+        .on_conflict_do_nothing(index_elements=["group_id", "contact_id"])
+        .returning(MEMBERS.c.contact_id)
+    )
+    return len((await session.execute(stmt, rows)).all())
 
 
 async def remove_member(

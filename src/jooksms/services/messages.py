@@ -12,13 +12,14 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import cast
+from typing import Any, cast
 
 from sqlalchemy import (
     ColumnElement,
     Select,
     Table,
     and_,
+    bindparam,
     column,
     func,
     insert,
@@ -30,20 +31,22 @@ from sqlalchemy import (
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import Session
 
-from jooksms.db.models import Contact, Message, MessageCount
+from jooksms.db.models import Contact, Message, MessageCount, PhoneNumber
 from jooksms.db.types import utcnow
 from jooksms.domain.encoding import SegmentInfo
 from jooksms.domain.status import CANCELABLE, Direction, Status
-from jooksms.errors import Conflict, NotFound, ValidationFailed
-from jooksms.services.accounts import list_numbers
-from jooksms.services.contacts import NameUpdate, contact_ids_by_number, upsert_names
+from jooksms.errors import Conflict, JookSMSError, NotFound, ValidationFailed
 from jooksms.services.pagination import Page, PageRequest
 
 MESSAGES = cast(Table, Message.__table__)
 CONTACTS = cast(Table, Contact.__table__)
 COUNTS = cast(Table, MessageCount.__table__)
+NUMBERS = cast(Table, PhoneNumber.__table__)
 _COUNTER_SHARDS = 8
+# SQLite and asyncpg both cap a statement near 32k bound parameters.
+_CHUNK = 5000
 # FTS5 exposes a hidden column named like its table; MATCH against it searches all.
 _FTS = table("messages_fts", column("rowid"), column("messages_fts"))
 _WORD = re.compile(r"\w+")
@@ -101,13 +104,21 @@ class SearchFilter:
 # -- accept -------------------------------------------------------------------
 
 
-async def sender_for(session: AsyncSession, *, account_id: int, requested: str | None) -> str:
-    """The ``from`` rule of the API: the requested number when the account owns it,
-    otherwise the account's first number."""
-    numbers = await list_numbers(session, account_id=account_id)
-    if not numbers:
-        raise ValidationFailed.field("from", "the account has no phone number to send from")
-    return requested if requested in numbers else numbers[0]
+@dataclass(frozen=True, slots=True)
+class AcceptJob:
+    """One request's messages: they share an account and a requested sender.
+    ``with_views`` asks for the stored messages back, as the single send answers."""
+
+    account_id: int
+    from_number: str | None
+    drafts: Sequence[MessageDraft]
+    with_views: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class Accepted:
+    ids: list[int]
+    views: list[MessageView]
 
 
 async def accept(
@@ -119,39 +130,226 @@ async def accept(
 ) -> list[int]:
     """Store the drafts as queued or scheduled messages; return their ids in order.
     The caller's transaction makes accepting and enqueuing one step."""
-    if not drafts:
-        return []
-    sender = await sender_for(session, account_id=account_id, requested=from_number)
-    contacts = await _contacts_for(session, account_id=account_id, drafts=drafts)
+    job = AcceptJob(account_id, from_number, drafts)
+    [outcome] = await session.run_sync(accept_batch, [job])
+    if isinstance(outcome, JookSMSError):
+        raise outcome
+    return outcome.ids
+
+
+def accept_batch(session: Session, jobs: Sequence[AcceptJob]) -> list[Accepted | JookSMSError]:
+    """Accept many requests' messages with a few statements in all.
+
+    A job that cannot be accepted (its account has no number to send from) gets its
+    error in its place and writes nothing; the others go ahead. Each statement covers
+    the whole batch, so the cost per message falls as the batch grows. Synchronous,
+    so that SQLite can run it on its writer thread in one hop (``Database.run_write``).
+    """
+    numbers = _numbers_by_account(session, {j.account_id for j in jobs})
+    outcomes: list[Accepted | JookSMSError] = [Accepted([], []) for _ in jobs]
+    accepted: dict[int, list[int]] = {}  # account -> indexes of its accepted jobs
+    for index, job in enumerate(jobs):
+        if not job.drafts:
+            continue
+        if not numbers.get(job.account_id):
+            outcomes[index] = ValidationFailed.field(
+                "from", "the account has no phone number to send from"
+            )
+            continue
+        accepted.setdefault(job.account_id, []).append(index)
     now = utcnow()
-    rows = [_row(account_id, sender, d, contacts.get(d.to), now) for d in drafts]
+    rows: list[dict[str, Any]] = []
+    order: list[int] = []  # the job index of each block of rows, in row order
+    for account_id, indexes in accepted.items():
+        owned = numbers[account_id]
+        drafts = [d for i in indexes for d in jobs[i].drafts]
+        contacts = _contacts_for(session, account_id=account_id, drafts=drafts)
+        for i in indexes:
+            sender = _sender(owned, jobs[i].from_number)
+            rows.extend(
+                _row(account_id, sender, d, contacts.get(d.to), now) for d in jobs[i].drafts
+            )
+            order.append(i)
+    ids = _insert(session, rows)
+    _count(session, {a: sum(len(jobs[i].drafts) for i in ix) for a, ix in accepted.items()})
+    _hand_out(session, jobs, order, rows, ids, outcomes)
+    return outcomes
+
+
+def _hand_out(
+    session: Session,
+    jobs: Sequence[AcceptJob],
+    order: list[int],
+    rows: list[dict[str, Any]],
+    ids: list[int],
+    outcomes: list[Accepted | JookSMSError],
+) -> None:
+    """Give each job its ids, and its views when it asked for them. Views are built
+    from the rows just written rather than read back, which would double the work."""
+    wanted = {i for i in order if jobs[i].with_views}
+    contact_ids = {
+        rows[p]["contact_id"]
+        for p, i in enumerate(_row_owners(jobs, order))
+        if i in wanted and rows[p]["contact_id"] is not None
+    }
+    contacts = _contact_views(session, contact_ids) if contact_ids else {}
+    position = 0
+    for i in order:
+        count = len(jobs[i].drafts)
+        block = range(position, position + count)
+        views = [_fresh_view(ids[p], rows[p], contacts) for p in block] if i in wanted else []
+        outcomes[i] = Accepted(ids[position : position + count], views)
+        position += count
+
+
+def _row_owners(jobs: Sequence[AcceptJob], order: list[int]) -> list[int]:
+    return [i for i in order for _ in jobs[i].drafts]
+
+
+def _fresh_view(
+    message_id: int, row: dict[str, Any], contacts: dict[int, ContactView]
+) -> MessageView:
+    return MessageView(
+        id=message_id,
+        direction=row["direction"],
+        status=row["status"],
+        number=row["number"],
+        from_number=row["from_number"],
+        content=row["content"],
+        external_id=row["external_id"],
+        created_at=row["created_at"],
+        updated_at=row["updated_at"],
+        scheduled_at=row["scheduled_at"],
+        segments=row["segments"],
+        encoding=row["encoding"],
+        error_code=row["error_code"],
+        contact=contacts.get(row["contact_id"]) if row["contact_id"] is not None else None,
+    )
+
+
+def _contact_views(session: Session, contact_ids: set[int]) -> dict[int, ContactView]:
+    rows = session.execute(
+        select(
+            CONTACTS.c.id,
+            CONTACTS.c.first_name,
+            CONTACTS.c.last_name,
+            CONTACTS.c.main_phone,
+            CONTACTS.c.is_public,
+            CONTACTS.c.status,
+        ).where(CONTACTS.c.id.in_(contact_ids))
+    )
+    return {row.id: ContactView(*row) for row in rows}
+
+
+def _sender(owned: list[str], requested: str | None) -> str:
+    """The ``from`` rule of the API: the requested number when the account owns it,
+    otherwise the account's first number."""
+    return requested if requested in owned else owned[0]
+
+
+def _numbers_by_account(session: Session, account_ids: set[int]) -> dict[int, list[str]]:
+    rows = session.execute(
+        select(NUMBERS.c.account_id, NUMBERS.c.number)
+        .where(NUMBERS.c.account_id.in_(account_ids))
+        .order_by(NUMBERS.c.id)
+    )
+    owned: dict[int, list[str]] = {}
+    for account_id, number in rows:
+        owned.setdefault(account_id, []).append(number)
+    return owned
+
+
+def _insert(session: Session, rows: list[dict[str, Any]]) -> list[int]:
+    """Insert the rows in multi-row statements; return their ids in row order."""
+    sqlite = session.get_bind().dialect.name == "sqlite"
     ids: list[int] = []
+    # SQLite and asyncpg both cap a statement near 32k parameters (15 a row).
     for start in range(0, len(rows), 2000):
-        result = await session.scalars(
-            insert(MESSAGES).returning(MESSAGES.c.id, sort_by_parameter_order=True),
-            rows[start : start + 2000],
-        )
-        ids.extend(result)
-    await _count(session, account_id=account_id, added=len(ids))
+        chunk = rows[start : start + 2000]
+        if sqlite:
+            # SQLAlchemy can only keep RETURNING in parameter order on SQLite by
+            # inserting one row per statement. Within our exclusive write transaction
+            # SQLite gives each new row max(rowid) + 1, so ids ascend in row order.
+            returned = sorted(session.scalars(insert(MESSAGES).returning(MESSAGES.c.id), chunk))
+        else:
+            returned = list(
+                session.scalars(
+                    insert(MESSAGES).returning(MESSAGES.c.id, sort_by_parameter_order=True), chunk
+                )
+            )
+        if len(returned) != len(chunk):
+            raise RuntimeError("the database returned fewer ids than rows inserted")
+        ids.extend(returned)
     return ids
 
 
-async def _contacts_for(
-    session: AsyncSession, *, account_id: int, drafts: Sequence[MessageDraft]
+def _contacts_for(
+    session: Session, *, account_id: int, drafts: Sequence[MessageDraft]
 ) -> dict[str, int]:
-    named = [
-        NameUpdate(d.to, d.first_name, d.last_name) for d in drafts if d.first_name or d.last_name
-    ]
-    found = await upsert_names(session, account_id=account_id, updates=named) if named else {}
-    unnamed = {d.to for d in drafts} - found.keys()
-    if unnamed:
-        found.update(await contact_ids_by_number(session, account_id=account_id, numbers=unnamed))
+    """The contact of each recipient number that has one. Names given with a message
+    create the contact, or update the one that holds the number."""
+    named = {d.to: d for d in drafts if d.first_name or d.last_name}  # the last one wins
+    found = _first_contact_by_number(session, account_id, {d.to for d in drafts})
+    now = utcnow()
+    _rename(session, [(found[n], d) for n, d in named.items() if n in found], now)
+    new = [d for n, d in named.items() if n not in found and d.first_name]
+    for start in range(0, len(new), _CHUNK):
+        chunk = new[start : start + _CHUNK]
+        ids = session.scalars(
+            insert(CONTACTS).returning(CONTACTS.c.id, sort_by_parameter_order=True),
+            [
+                {
+                    "account_id": account_id,
+                    "first_name": d.first_name,
+                    "last_name": d.last_name,
+                    "main_phone": d.to,
+                    "created_at": now,
+                    "updated_at": now,
+                }
+                for d in chunk
+            ],
+        )
+        found.update(zip((d.to for d in chunk), ids, strict=True))
     return found
+
+
+def _first_contact_by_number(
+    session: Session, account_id: int, numbers: set[str]
+) -> dict[str, int]:
+    """The first contact (lowest id) holding each number, for the numbers that have one."""
+    wanted = sorted(numbers)
+    found: dict[str, int] = {}
+    for start in range(0, len(wanted), _CHUNK):
+        rows = session.execute(
+            select(CONTACTS.c.main_phone, func.min(CONTACTS.c.id))
+            .where(
+                CONTACTS.c.account_id == account_id,
+                CONTACTS.c.main_phone.in_(wanted[start : start + _CHUNK]),
+            )
+            .group_by(CONTACTS.c.main_phone)
+        )
+        found.update({phone: int(cid) for phone, cid in rows})
+    return found
+
+
+def _rename(session: Session, changes: list[tuple[int, MessageDraft]], now: datetime) -> None:
+    """Apply the names sent with messages; a name left out is left as it was."""
+    by_fields: dict[tuple[str, ...], list[dict[str, object]]] = {}
+    for contact_id, d in changes:
+        values = {k: v for k, v in (("first_name", d.first_name), ("last_name", d.last_name)) if v}
+        by_fields.setdefault(tuple(values), []).append({"cid": contact_id, **values})
+    for fields, batch in by_fields.items():
+        session.execute(
+            update(CONTACTS)
+            .where(CONTACTS.c.id == bindparam("cid"))
+            .values({**{f: bindparam(f) for f in fields}, "updated_at": now}),
+            batch,
+        )
 
 
 def _row(
     account_id: int, sender: str, d: MessageDraft, contact_id: int | None, now: datetime
-) -> dict[str, object]:
+) -> dict[str, Any]:
     later = d.scheduled_at is not None and d.scheduled_at > now
     return {
         "account_id": account_id,
@@ -172,12 +370,18 @@ def _row(
     }
 
 
-async def _count(session: AsyncSession, *, account_id: int, added: int) -> None:
+def _count(session: Session, added: dict[int, int]) -> None:
+    if not added:
+        return
     dialect = session.get_bind().dialect.name
     maker = pg_insert if dialect == "postgresql" else sqlite_insert
+    # One row per account on SQLite (one writer); spread over shards on PostgreSQL so
+    # that concurrent writers do not queue on one row lock.
     shard = random.randrange(_COUNTER_SHARDS) if dialect == "postgresql" else 0
-    stmt = maker(COUNTS).values(account_id=account_id, shard=shard, n=added)
-    await session.execute(
+    stmt = maker(COUNTS).values(
+        [{"account_id": a, "shard": shard, "n": n} for a, n in sorted(added.items())]
+    )
+    session.execute(
         stmt.on_conflict_do_update(
             index_elements=["account_id", "shard"],
             set_={"n": COUNTS.c.n + stmt.excluded.n},

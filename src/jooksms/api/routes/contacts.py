@@ -11,6 +11,7 @@ from jooksms.api.deps import AccountId, ListUrl, Payload, State
 from jooksms.api.envelopes import Json, contact_json, group_json, ok, paginated
 from jooksms.api.openapi_docs import body, responses
 from jooksms.api.schemas import INT64, ContactChanges, GroupMembers, GroupName, NewContact, validate
+from jooksms.errors import ValidationFailed
 from jooksms.services import contacts
 from jooksms.services.contacts import ContactFields
 from jooksms.services.pagination import PageRequest
@@ -213,14 +214,24 @@ async def list_members(
 async def add_members(
     account: AccountId, state: State, group_id: ObjectId, payload: Payload
 ) -> Json:
-    if "contact_id" in payload and "contact_ids" not in payload:
-        payload = {"contact_ids": [payload["contact_id"]]}
-    req = validate(GroupMembers, payload)
+    contact_ids = _member_ids(payload)
     async with state.db.write() as session:
         added = await contacts.add_members(
-            session, account_id=account, group_id=group_id, contact_ids=req.contact_ids
+            session, account_id=account, group_id=group_id, contact_ids=contact_ids
         )
     return ok({"added": added})
+
+
+def _member_ids(payload: dict[str, Any]) -> list[int]:
+    """``{"contact_id": n}`` is shorthand for ``{"contact_ids": [n]}``; its errors must
+    name the field the client sent, not ``contact_ids.0``."""
+    if "contact_id" not in payload or "contact_ids" in payload:
+        return validate(GroupMembers, payload).contact_ids
+    try:
+        return validate(GroupMembers, {"contact_ids": [payload["contact_id"]]}).contact_ids
+    except ValidationFailed as exc:
+        problem = next(iter(exc.fields.values()))
+        raise ValidationFailed.field("contact_id", problem) from None
 
 
 @router.delete(

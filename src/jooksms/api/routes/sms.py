@@ -25,7 +25,7 @@ from jooksms.api.schemas import (
 from jooksms.domain.encoding import analyse
 from jooksms.errors import ValidationFailed
 from jooksms.services import messages
-from jooksms.services.messages import MessageDraft, SearchFilter
+from jooksms.services.messages import AcceptJob, MessageDraft, SearchFilter
 from jooksms.services.pagination import PageRequest
 
 router = APIRouter(prefix="/api/v1/sms", tags=["SMS"])
@@ -47,12 +47,8 @@ async def send(account: AccountId, state: State, payload: Payload) -> Json:
         scheduled_at=req.scheduled,
         external_id=req.external_id,
     )
-    async with state.db.write() as session:
-        [message_id] = await messages.accept(
-            session, account_id=account, from_number=req.from_, drafts=[draft]
-        )
-        view = await messages.get(session, account_id=account, message_id=message_id)
-    return ok(message_json(view))
+    accepted = await state.intake.submit(AcceptJob(account, req.from_, [draft], with_views=True))
+    return ok(message_json(accepted.views[0]))
 
 
 @router.get("", summary="List messages, newest first", responses=responses(shapes.SmsList, 422))
@@ -143,10 +139,7 @@ async def _send_each(
             continue
         drafts.append(draft(entry))
         positions.append(index)
-    async with state.db.write() as session:
-        accepted = await messages.accept(
-            session, account_id=account, from_number=from_number, drafts=drafts
-        )
+    accepted = (await state.intake.submit(AcceptJob(account, from_number, drafts))).ids
     for index, message_id in zip(positions, accepted, strict=True):
         ids[index] = message_id
     body: dict[str, Any] = {"result": "ok", "ids": ids}
