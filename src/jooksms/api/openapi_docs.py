@@ -16,15 +16,16 @@ _REGISTRY: dict[str, type[BaseModel]] = {}
 _REF = "#/components/schemas/{model}"
 
 
-def _ref(model: type[BaseModel]) -> dict[str, str]:
+def ref(model: type[BaseModel]) -> dict[str, str]:
+    """A reference to ``model`` in ``components``, which then includes it."""
     _REGISTRY[model.__name__] = model
     return {"$ref": _REF.format(model=model.__name__)}
 
 
 def body(model: type[BaseModel], *, form: bool = True) -> dict[str, Any]:
-    content = {"application/json": {"schema": _ref(model)}}
+    content = {"application/json": {"schema": ref(model)}}
     if form:
-        content["application/x-www-form-urlencoded"] = {"schema": _ref(model)}
+        content["application/x-www-form-urlencoded"] = {"schema": ref(model)}
     return {"requestBody": {"required": True, "content": content}}
 
 
@@ -33,11 +34,11 @@ def responses(model: type[BaseModel] | None, *errors: int) -> dict[int | str, di
 
     out: dict[int | str, dict[str, Any]] = {}
     if model is not None:
-        out[200] = {"description": "OK", "content": {"application/json": {"schema": _ref(model)}}}
+        out[200] = {"description": "OK", "content": {"application/json": {"schema": ref(model)}}}
     for code in sorted({400, 401, 404, 413, 422, *errors}):
         out[code] = {
             "description": _ERRORS.get(code, "Error"),
-            "content": {"application/json": {"schema": _ref(shapes.ErrorEnvelope)}},
+            "content": {"application/json": {"schema": ref(shapes.ErrorEnvelope)}},
         }
     return out
 

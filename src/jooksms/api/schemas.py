@@ -13,9 +13,11 @@ from pydantic import (
     ConfigDict,
     Field,
     ValidationError,
+    WithJsonSchema,
     field_validator,
 )
 
+from jooksms.api.openapi_docs import ref
 from jooksms.domain.dates import parse_datetime
 from jooksms.domain.encoding import MAX_SEGMENTS, analyse
 from jooksms.domain.phone import normalise_or_keep, to_e164
@@ -64,12 +66,28 @@ Text100 = Annotated[Annotated[str, Field(max_length=100)] | None, _Blank]
 Text255 = Annotated[Annotated[str, Field(max_length=255)] | None, _Blank]
 Text500 = Annotated[Annotated[str, Field(max_length=500)] | None, _Blank]
 
-Phone = Annotated[str, AfterValidator(to_e164), Field(max_length=40)]
+Phone = Annotated[
+    str, AfterValidator(to_e164), Field(max_length=40, examples=["+50768819519", "+507 6881-9519"])
+]
+# Documented as the text it is read from: the seed's forms are not RFC 3339, so
+# ``format: date-time`` would tell clients (and the fuzzer) that they are refused.
 DateText = Annotated[
     datetime | None,
     BeforeValidator(_blank_is_none),
     BeforeValidator(lambda v: _date(v) if isinstance(v, str) else v),
-    Field(json_schema_extra={"type": "string", "examples": ["2016/06/26 10:00 GMT-5"]}),
+    WithJsonSchema(
+        {
+            "anyOf": [
+                {
+                    "type": "string",
+                    "description": "yyyy/mm/dd hh:mm[:ss] and a zone (GMT-5, +0600, +05:00, "
+                    "UTC, America/Panama), or ISO 8601; no zone means UTC",
+                    "examples": ["2016/06/26 10:00 GMT-5", "2018-03-22 10:20 +0600"],
+                },
+                {"type": "null"},
+            ]
+        }
+    ),
 ]
 ExternalId = Annotated[
     Annotated[int, Field(ge=INT64[0], le=INT64[1])] | None,
@@ -128,13 +146,21 @@ class ToMany(_Model):
     body: Body
     from_: Sender = None
     scheduled: DateText = None
-    list: Annotated[list[Any], Field(min_length=1, max_length=10_000)]
+    # Entries stay raw here: each is validated on its own, so a bad one costs only its
+    # place (-1) and not the request. The document still shows what an entry holds.
+    list: Annotated[
+        list[Any],
+        Field(min_length=1, max_length=10_000, json_schema_extra={"items": ref(ToManyEntry)}),
+    ]
 
 
 class Many(_Model):
     from_: Sender = None
     scheduled: DateText = None
-    list: Annotated[list[Any], Field(min_length=1, max_length=10_000)]
+    list: Annotated[
+        list[Any],
+        Field(min_length=1, max_length=10_000, json_schema_extra={"items": ref(ManyEntry)}),
+    ]
 
 
 class SearchMessages(_Model):
@@ -172,7 +198,8 @@ class GroupName(_Model):
 
 class GroupMembers(_Model):
     contact_ids: Annotated[
-        list[Annotated[int, BeforeValidator(_no_bool), Field(ge=1, le=INT64[1])]],
+        # The bounds come before the validator so that they stay JSON Schema keywords.
+        list[Annotated[int, Field(ge=1, le=INT64[1]), BeforeValidator(_no_bool)]],
         Field(min_length=1, max_length=10_000),
     ]
 

@@ -3,13 +3,19 @@ bodies, and a test checks real responses against these schemas."""
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import BaseModel
+from pydantic import BaseModel, ConfigDict, Field
+from pydantic.json_schema import SkipJsonSchema
+
+from jooksms.domain.status import Status
+
+# Keys the API leaves out rather than sending null are typed ``X | SkipJsonSchema[None]``:
+# optional in the document, and never null there, as on the wire.
 
 
 class PhpDate(BaseModel):
-    date: str
+    date: Annotated[str, Field(pattern=r"^\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}\.\d{6}$")]
     timezone: Literal["UTC"]
     timezone_type: Literal[3]
 
@@ -33,25 +39,26 @@ class ContactWrapper(BaseModel):
 
 
 class SmsOut(BaseModel):
-    contact: ContactWrapper | None = None
+    # Present only when the number belongs to one of the account's contacts.
+    contact: ContactWrapper | SkipJsonSchema[None] = None
     content: str
     created: PhpDate
     direction: Literal["sending", "incoming"]
     external_id: int | None
     id: int
     number: str
-    status: str
+    status: Status
 
 
 class SearchHit(BaseModel):
     id: int
     external_id: int | None
     direction: Literal["sending", "incoming"]
-    status: str
+    status: Status
     number: str
     content: str
-    created: str
-    updated: str
+    created: Annotated[str, Field(json_schema_extra={"format": "date-time"})]
+    updated: Annotated[str, Field(json_schema_extra={"format": "date-time"})]
 
 
 class GroupOut(BaseModel):
@@ -60,14 +67,17 @@ class GroupOut(BaseModel):
 
 
 class Links(BaseModel):
-    next: str | None = None
-    previous: str | None = None
+    # With neither link the seed sends an empty list, never an empty object.
+    model_config = ConfigDict(json_schema_extra={"minProperties": 1})
+
+    next: str | SkipJsonSchema[None] = None
+    previous: str | SkipJsonSchema[None] = None
 
 
 class Pagination(BaseModel):
     count: int
     current_page: int
-    links: Links | list[str]
+    links: Links | Annotated[list[str], Field(max_length=0)]
     per_page: int
     total: int
     total_pages: int
@@ -102,7 +112,8 @@ class EntryError(BaseModel):
 class IdList(BaseModel):
     result: Literal["ok"]
     ids: list[int]
-    errors: list[EntryError] | None = None
+    # Only when some entry was refused; its place in ``ids`` holds -1.
+    errors: list[EntryError] | SkipJsonSchema[None] = None
 
 
 class ContactEnvelope(BaseModel):
@@ -165,10 +176,17 @@ class Token(BaseModel):
 class ErrorBody(BaseModel):
     code: str
     message: str
-    fields: dict[str, str] | None = None
+    fields: dict[str, str] | SkipJsonSchema[None] = None
 
 
 class ErrorEnvelope(BaseModel):
     result: Literal["error"]
-    error: ErrorBody | str
-    error_description: str | None = None
+    error: ErrorBody
+
+
+class OAuthError(BaseModel):
+    """The token endpoint's errors: RFC 6749 section 5.2, plus the API's ``result``."""
+
+    result: Literal["error"]
+    error: Literal["invalid_request", "invalid_client", "unsupported_grant_type"]
+    error_description: str

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import cast
 
-from sqlalchemy import Table, bindparam, delete, func, insert, select, update
+from sqlalchemy import Table, delete, func, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError
@@ -17,11 +17,7 @@ from jooksms.db.types import utcnow
 from jooksms.errors import Conflict, NotFound
 from jooksms.services.pagination import Page, PageRequest
 
-CONTACTS = cast(Table, Contact.__table__)
 MEMBERS = cast(Table, ContactGroupMember.__table__)
-
-# Both SQLite and asyncpg cap bound parameters near 32k per statement.
-_CHUNK = 5000
 
 
 @dataclass(frozen=True, slots=True)
@@ -30,16 +26,6 @@ class ContactFields:
     last_name: str | None
     main_phone: str
     reference: str | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class NameUpdate:
-    """Names given with a message: create the contact, or update the one that has
-    the number."""
-
-    number: str
-    first_name: str | None
-    last_name: str | None
 
 
 async def get_contact(session: AsyncSession, *, account_id: int, contact_id: int) -> Contact:
@@ -108,72 +94,6 @@ async def list_contacts(
         .offset(page.offset)
     )
     return Page(items=list(rows), total=total or 0, request=page)
-
-
-async def contact_ids_by_number(
-    session: AsyncSession, *, account_id: int, numbers: Iterable[str]
-) -> dict[str, int]:
-    """The first contact (lowest id) holding each number, for the numbers that have one."""
-    wanted = list(set(numbers))
-    found: dict[str, int] = {}
-    for start in range(0, len(wanted), _CHUNK):
-        rows = await session.execute(
-            select(Contact.main_phone, func.min(Contact.id))
-            .where(
-                Contact.account_id == account_id,
-                Contact.main_phone.in_(wanted[start : start + _CHUNK]),
-            )
-            .group_by(Contact.main_phone)
-        )
-        found.update({phone: int(cid) for phone, cid in rows})
-    return found
-
-
-async def upsert_names(
-    session: AsyncSession, *, account_id: int, updates: Sequence[NameUpdate]
-) -> dict[str, int]:
-    """Apply names given with messages; return the contact id of every number given."""
-    latest = {u.number: u for u in updates}  # the last entry for a number wins
-    existing = await contact_ids_by_number(session, account_id=account_id, numbers=latest)
-    now = utcnow()
-    changed = [
-        {"cid": existing[u.number], **_name_values(u), "updated_at": now}
-        for u in latest.values()
-        if u.number in existing
-    ]
-    for names in ({"first_name", "last_name"}, {"first_name"}, {"last_name"}):
-        batch = [c for c in changed if set(c) - {"cid", "updated_at"} == names]
-        if batch:
-            await session.execute(
-                update(CONTACTS)
-                .where(CONTACTS.c.id == bindparam("cid"))
-                .values({n: bindparam(n) for n in [*names, "updated_at"]}),
-                batch,
-            )
-    new = [u for u in latest.values() if u.number not in existing and u.first_name]
-    for start in range(0, len(new), _CHUNK):
-        chunk = new[start : start + _CHUNK]
-        ids = await session.scalars(
-            insert(CONTACTS).returning(CONTACTS.c.id, sort_by_parameter_order=True),
-            [
-                {
-                    "account_id": account_id,
-                    "first_name": u.first_name,
-                    "last_name": u.last_name,
-                    "main_phone": u.number,
-                    "created_at": now,
-                    "updated_at": now,
-                }
-                for u in chunk
-            ],
-        )
-        existing.update(zip((u.number for u in chunk), ids, strict=True))
-    return existing
-
-
-def _name_values(u: NameUpdate) -> dict[str, str]:
-    values = {"first_name": u.first_name, "last_name": u.last_name}
-    return {k: v for k, v in values.items() if v}
 
 
 # -- groups -----------------------------------------------------------------

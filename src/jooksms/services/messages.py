@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import random
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, cast
@@ -49,6 +49,14 @@ _COUNTER_SHARDS = 8
 _CHUNK = 5000
 # FTS5 exposes a hidden column named like its table; MATCH against it searches all.
 _FTS = table("messages_fts", column("rowid"), column("messages_fts"))
+_CONTACT_COLUMNS = select(
+    CONTACTS.c.id,
+    CONTACTS.c.first_name,
+    CONTACTS.c.last_name,
+    CONTACTS.c.main_phone,
+    CONTACTS.c.is_public,
+    CONTACTS.c.status,
+)
 _WORD = re.compile(r"\w+")
 
 
@@ -197,7 +205,11 @@ def _hand_out(
     for i in order:
         count = len(jobs[i].drafts)
         block = range(position, position + count)
-        views = [_fresh_view(ids[p], rows[p], contacts) for p in block] if i in wanted else []
+        views = (
+            [_view(rows[p], contacts.get(rows[p]["contact_id"]), ids[p]) for p in block]
+            if i in wanted
+            else []
+        )
         outcomes[i] = Accepted(ids[position : position + count], views)
         position += count
 
@@ -206,38 +218,8 @@ def _row_owners(jobs: Sequence[AcceptJob], order: list[int]) -> list[int]:
     return [i for i in order for _ in jobs[i].drafts]
 
 
-def _fresh_view(
-    message_id: int, row: dict[str, Any], contacts: dict[int, ContactView]
-) -> MessageView:
-    return MessageView(
-        id=message_id,
-        direction=row["direction"],
-        status=row["status"],
-        number=row["number"],
-        from_number=row["from_number"],
-        content=row["content"],
-        external_id=row["external_id"],
-        created_at=row["created_at"],
-        updated_at=row["updated_at"],
-        scheduled_at=row["scheduled_at"],
-        segments=row["segments"],
-        encoding=row["encoding"],
-        error_code=row["error_code"],
-        contact=contacts.get(row["contact_id"]) if row["contact_id"] is not None else None,
-    )
-
-
 def _contact_views(session: Session, contact_ids: set[int]) -> dict[int, ContactView]:
-    rows = session.execute(
-        select(
-            CONTACTS.c.id,
-            CONTACTS.c.first_name,
-            CONTACTS.c.last_name,
-            CONTACTS.c.main_phone,
-            CONTACTS.c.is_public,
-            CONTACTS.c.status,
-        ).where(CONTACTS.c.id.in_(contact_ids))
-    )
+    rows = session.execute(_CONTACT_COLUMNS.where(CONTACTS.c.id.in_(contact_ids)))
     return {row.id: ContactView(*row) for row in rows}
 
 
@@ -260,27 +242,68 @@ def _numbers_by_account(session: Session, account_ids: set[int]) -> dict[int, li
 
 
 def _insert(session: Session, rows: list[dict[str, Any]]) -> list[int]:
-    """Insert the rows in multi-row statements; return their ids in row order."""
-    sqlite = session.get_bind().dialect.name == "sqlite"
+    """Insert the rows; return their ids in row order."""
+    if not rows:
+        return []
+    if session.get_bind().dialect.name == "sqlite":
+        return _insert_sqlite(session, rows)
     ids: list[int] = []
-    # SQLite and asyncpg both cap a statement near 32k parameters (15 a row).
+    # asyncpg caps a statement near 32k parameters (15 a row).
     for start in range(0, len(rows), 2000):
         chunk = rows[start : start + 2000]
-        if sqlite:
-            # SQLAlchemy can only keep RETURNING in parameter order on SQLite by
-            # inserting one row per statement. Within our exclusive write transaction
-            # SQLite gives each new row max(rowid) + 1, so ids ascend in row order.
-            returned = sorted(session.scalars(insert(MESSAGES).returning(MESSAGES.c.id), chunk))
-        else:
-            returned = list(
-                session.scalars(
-                    insert(MESSAGES).returning(MESSAGES.c.id, sort_by_parameter_order=True), chunk
-                )
+        ids.extend(
+            session.scalars(
+                insert(MESSAGES).returning(MESSAGES.c.id, sort_by_parameter_order=True), chunk
             )
-        if len(returned) != len(chunk):
-            raise RuntimeError("the database returned fewer ids than rows inserted")
-        ids.extend(returned)
+        )
+    if len(ids) != len(rows):
+        raise RuntimeError("the database returned fewer ids than rows inserted")
     return ids
+
+
+def _insert_sqlite(session: Session, rows: list[dict[str, Any]]) -> list[int]:
+    """One ``executemany`` on the driver, which loops in C.
+
+    SQLAlchemy can only keep RETURNING in row order on SQLite by sending one statement
+    per row, several times slower. Inside our write transaction (BEGIN IMMEDIATE: no
+    other writer) SQLite gives each new row max(rowid) + 1, so the ids are the ones
+    that follow the largest id before the insert; the check after it guards that.
+    """
+    dialect = session.get_bind().dialect
+    before = session.scalar(select(func.max(MESSAGES.c.id))) or 0
+    processors = _bind_processors(dialect)
+    names = [c.name for c in MESSAGES.columns if c.name != "id"]
+    converted: dict[tuple[str, Any], Any] = {}  # a batch shares a few timestamps
+
+    def bound(name: str, value: Any) -> Any:
+        process = processors.get(name)
+        if process is None or value is None:
+            return value
+        key = (name, value)
+        if key not in converted:
+            converted[key] = process(value)
+        return converted[key]
+
+    session.connection().exec_driver_sql(
+        f"INSERT INTO messages ({', '.join(names)}) VALUES ({', '.join('?' * len(names))})",
+        [tuple(bound(name, row[name]) for name in names) for row in rows],
+    )
+    after = session.scalar(select(func.max(MESSAGES.c.id))) or 0
+    if after != before + len(rows):
+        raise RuntimeError("SQLite did not assign consecutive ids to the inserted messages")
+    return list(range(before + 1, after + 1))
+
+
+_PROCESSORS: dict[str, dict[str, Any]] = {}
+
+
+def _bind_processors(dialect: Any) -> dict[str, Any]:
+    """The conversion to the driver's value of each column that needs one."""
+    cached = _PROCESSORS.get(dialect.name)
+    if cached is None:
+        found = {c.name: c.type.bind_processor(dialect) for c in MESSAGES.columns}
+        cached = _PROCESSORS[dialect.name] = {k: v for k, v in found.items() if v is not None}
+    return cached
 
 
 def _contacts_for(
@@ -392,31 +415,9 @@ def _count(session: Session, added: dict[int, int]) -> None:
 # -- read ---------------------------------------------------------------------
 
 
-def _views() -> Select[tuple[object, ...]]:
-    return select(
-        MESSAGES,
-        CONTACTS.c.first_name,
-        CONTACTS.c.last_name,
-        CONTACTS.c.main_phone,
-        CONTACTS.c.is_public,
-        CONTACTS.c.status.label("contact_status"),
-    ).outerjoin(CONTACTS, CONTACTS.c.id == MESSAGES.c.contact_id)
-
-
-def _view(row: object) -> MessageView:
-    m = row._mapping  # type: ignore[attr-defined]
-    contact = None
-    if m["contact_id"] is not None:
-        contact = ContactView(
-            id=m["contact_id"],
-            first_name=m["first_name"],
-            last_name=m["last_name"],
-            main_phone=m["main_phone"],
-            is_public=m["is_public"],
-            status=m["contact_status"],
-        )
+def _view(m: Mapping[str, Any], contact: ContactView | None, message_id: int = 0) -> MessageView:
     return MessageView(
-        id=m["id"],
+        id=message_id or m["id"],
         direction=m["direction"],
         status=m["status"],
         number=m["number"],
@@ -433,65 +434,99 @@ def _view(row: object) -> MessageView:
     )
 
 
+def contacts_by_number(
+    session: Session, account_id: int, numbers: set[str]
+) -> dict[str, ContactView]:
+    """The contact each number belongs to now (the first, where several share it).
+
+    A message shows the contact its number belongs to when it is read, not when it
+    was sent: a contact made, renumbered or deleted later is reflected.
+    """
+    if not numbers:
+        return {}
+    first = (
+        select(func.min(CONTACTS.c.id))
+        .where(CONTACTS.c.account_id == account_id, CONTACTS.c.main_phone.in_(sorted(numbers)))
+        .group_by(CONTACTS.c.main_phone)
+    )
+    rows = session.execute(_CONTACT_COLUMNS.where(CONTACTS.c.id.in_(first)))
+    return {row.main_phone: ContactView(*row) for row in rows}
+
+
 async def get(session: AsyncSession, *, account_id: int, message_id: int) -> MessageView:
-    row = (
-        await session.execute(
-            _views().where(MESSAGES.c.id == message_id, MESSAGES.c.account_id == account_id)
-        )
-    ).first()
-    if row is None:
+    rows = await _fetch(
+        session,
+        account_id,
+        select(MESSAGES).where(MESSAGES.c.id == message_id, MESSAGES.c.account_id == account_id),
+    )
+    if not rows:
         raise NotFound(f"message {message_id} not found")
-    return _view(row)
+    return rows[0]
 
 
 async def get_by_external(
     session: AsyncSession, *, account_id: int, external_id: int
 ) -> MessageView:
     """The account's newest message carrying that external id."""
-    row = (
-        await session.execute(
-            _views()
-            .where(MESSAGES.c.account_id == account_id, MESSAGES.c.external_id == external_id)
-            .order_by(MESSAGES.c.id.desc())
-            .limit(1)
-        )
-    ).first()
-    if row is None:
+    rows = await _fetch(
+        session,
+        account_id,
+        select(MESSAGES)
+        .where(MESSAGES.c.account_id == account_id, MESSAGES.c.external_id == external_id)
+        .order_by(MESSAGES.c.id.desc())
+        .limit(1),
+    )
+    if not rows:
         raise NotFound(f"no message with external_id {external_id}")
-    return _view(row)
+    return rows[0]
 
 
 async def list_page(
     session: AsyncSession, *, account_id: int, page: PageRequest
 ) -> Page[MessageView]:
     total = await session.scalar(
-        select(func.coalesce(func.sum(MessageCount.n), 0)).where(
-            MessageCount.account_id == account_id
-        )
+        select(func.coalesce(func.sum(COUNTS.c.n), 0)).where(COUNTS.c.account_id == account_id)
     )
-    rows = await session.execute(
-        _views()
+    items = await _fetch(
+        session,
+        account_id,
+        select(MESSAGES)
         .where(MESSAGES.c.account_id == account_id)
         .order_by(MESSAGES.c.id.desc())
         .limit(page.per_page)
-        .offset(page.offset)
+        .offset(page.offset),
     )
-    return Page(items=[_view(r) for r in rows], total=int(total or 0), request=page)
+    return Page(items=items, total=int(total or 0), request=page)
 
 
 async def search(
     session: AsyncSession, *, account_id: int, criteria: SearchFilter, page: PageRequest
 ) -> Page[MessageView]:
+    """Search results use the flat form, which carries no contact."""
     where = [MESSAGES.c.account_id == account_id, *_criteria(session, criteria)]
     total = await session.scalar(select(func.count()).select_from(MESSAGES).where(*where))
-    rows = await session.execute(
-        _views()
+    items = await _fetch(
+        session,
+        account_id,
+        select(MESSAGES)
         .where(*where)
         .order_by(MESSAGES.c.id.desc())
         .limit(page.per_page)
-        .offset(page.offset)
+        .offset(page.offset),
+        contacts=False,
     )
-    return Page(items=[_view(r) for r in rows], total=int(total or 0), request=page)
+    return Page(items=items, total=int(total or 0), request=page)
+
+
+async def _fetch(
+    session: AsyncSession, account_id: int, query: Select[Any], *, contacts: bool = True
+) -> list[MessageView]:
+    rows = (await session.execute(query)).all()
+    found: dict[str, ContactView] = {}
+    if contacts and rows:
+        numbers = {row.number for row in rows}
+        found = await session.run_sync(contacts_by_number, account_id, numbers)
+    return [_view(row._mapping, found.get(row.number)) for row in rows]
 
 
 def _criteria(session: AsyncSession, c: SearchFilter) -> list[ColumnElement[bool]]:
