@@ -7,6 +7,7 @@ document it, and the response shapes, from the same pydantic models.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from pydantic import BaseModel
@@ -29,16 +30,23 @@ def body(model: type[BaseModel], *, form: bool = True) -> dict[str, Any]:
     return {"requestBody": {"required": True, "content": content}}
 
 
-def responses(model: type[BaseModel] | None, *errors: int) -> dict[int | str, dict[str, Any]]:
+def responses(
+    model: type[BaseModel] | None,
+    *errors: int,
+    error_shapes: Mapping[int, type[BaseModel]] | None = None,
+) -> dict[int | str, dict[str, Any]]:
+    """The 200 body and the error statuses of a route. Errors use the API's envelope
+    unless ``error_shapes`` names another body for a status."""
     from jooksms.api import shapes
 
     out: dict[int | str, dict[str, Any]] = {}
     if model is not None:
         out[200] = {"description": "OK", "content": {"application/json": {"schema": ref(model)}}}
     for code in sorted({400, 401, 404, 413, 422, *errors}):
+        shape = (error_shapes or {}).get(code, shapes.ErrorEnvelope)
         out[code] = {
             "description": _ERRORS.get(code, "Error"),
-            "content": {"application/json": {"schema": ref(shapes.ErrorEnvelope)}},
+            "content": {"application/json": {"schema": ref(shape)}},
         }
     return out
 

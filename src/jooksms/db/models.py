@@ -134,12 +134,21 @@ class ContactGroupMember(Base):
 
 class Message(Base):
     """One SMS, either way. The row is also the delivery queue entry: ``send_at`` is
-    when it becomes due, and the partial index below is what workers claim from."""
+    when it becomes due, and the partial index below is what workers claim from.
+    A message's contact is not stored: it is whoever holds ``number`` when it is read."""
 
     __tablename__ = "messages"
     __table_args__ = (
         Index(None, "account_id", "id"),
-        Index(None, "account_id", "external_id", "id"),
+        # Most messages carry no external id; leaving them out keeps bulk inserts cheap.
+        Index(
+            None,
+            "account_id",
+            "external_id",
+            "id",
+            sqlite_where=text("external_id IS NOT NULL"),
+            postgresql_where=text("external_id IS NOT NULL"),
+        ),
         Index(None, "account_id", "number", "id"),
         Index(None, "account_id", "created_at"),
         Index(
@@ -159,9 +168,6 @@ class Message(Base):
     from_number: Mapped[str | None] = mapped_column(String(32))
     content: Mapped[str] = mapped_column(Text)
     external_id: Mapped[int | None] = mapped_column(BigInteger)
-    contact_id: Mapped[int | None] = mapped_column(
-        ForeignKey("contacts.id", ondelete="SET NULL"), index=True
-    )
     segments: Mapped[int] = mapped_column(SmallInteger)
     encoding: Mapped[str] = mapped_column(String(8))
     scheduled_at: Mapped[datetime | None] = mapped_column(UTCDateTime)

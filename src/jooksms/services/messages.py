@@ -171,12 +171,10 @@ def accept_batch(session: Session, jobs: Sequence[AcceptJob]) -> list[Accepted |
     for account_id, indexes in accepted.items():
         owned = numbers[account_id]
         drafts = [d for i in indexes for d in jobs[i].drafts]
-        contacts = _contacts_for(session, account_id=account_id, drafts=drafts)
+        _save_names(session, account_id=account_id, drafts=drafts)
         for i in indexes:
             sender = _sender(owned, jobs[i].from_number)
-            rows.extend(
-                _row(account_id, sender, d, contacts.get(d.to), now) for d in jobs[i].drafts
-            )
+            rows.extend(_row(account_id, sender, d, now) for d in jobs[i].drafts)
             order.append(i)
     ids = _insert(session, rows)
     _count(session, {a: sum(len(jobs[i].drafts) for i in ix) for a, ix in accepted.items()})
@@ -194,33 +192,25 @@ def _hand_out(
 ) -> None:
     """Give each job its ids, and its views when it asked for them. Views are built
     from the rows just written rather than read back, which would double the work."""
-    wanted = {i for i in order if jobs[i].with_views}
-    contact_ids = {
-        rows[p]["contact_id"]
-        for p, i in enumerate(_row_owners(jobs, order))
-        if i in wanted and rows[p]["contact_id"] is not None
+    wanted: dict[int, set[str]] = {}  # account -> numbers whose contact a view shows
+    for i in order:
+        if jobs[i].with_views:
+            wanted.setdefault(jobs[i].account_id, set()).update(d.to for d in jobs[i].drafts)
+    contacts = {
+        account_id: contacts_by_number(session, account_id, numbers)
+        for account_id, numbers in wanted.items()
     }
-    contacts = _contact_views(session, contact_ids) if contact_ids else {}
     position = 0
     for i in order:
         count = len(jobs[i].drafts)
-        block = range(position, position + count)
-        views = (
-            [_view(rows[p], contacts.get(rows[p]["contact_id"]), ids[p]) for p in block]
-            if i in wanted
-            else []
-        )
+        found = contacts.get(jobs[i].account_id, {})
+        views = [
+            _view(rows[p], found.get(rows[p]["number"]), ids[p])
+            for p in range(position, position + count)
+            if jobs[i].with_views
+        ]
         outcomes[i] = Accepted(ids[position : position + count], views)
         position += count
-
-
-def _row_owners(jobs: Sequence[AcceptJob], order: list[int]) -> list[int]:
-    return [i for i in order for _ in jobs[i].drafts]
-
-
-def _contact_views(session: Session, contact_ids: set[int]) -> dict[int, ContactView]:
-    rows = session.execute(_CONTACT_COLUMNS.where(CONTACTS.c.id.in_(contact_ids)))
-    return {row.id: ContactView(*row) for row in rows}
 
 
 def _sender(owned: list[str], requested: str | None) -> str:
@@ -306,20 +296,19 @@ def _bind_processors(dialect: Any) -> dict[str, Any]:
     return cached
 
 
-def _contacts_for(
-    session: Session, *, account_id: int, drafts: Sequence[MessageDraft]
-) -> dict[str, int]:
-    """The contact of each recipient number that has one. Names given with a message
-    create the contact, or update the one that holds the number."""
+def _save_names(session: Session, *, account_id: int, drafts: Sequence[MessageDraft]) -> None:
+    """Names given with a message create the contact of its number, or update the one
+    that holds it. Messages without names touch no contact at all."""
     named = {d.to: d for d in drafts if d.first_name or d.last_name}  # the last one wins
-    found = _first_contact_by_number(session, account_id, {d.to for d in drafts})
+    if not named:
+        return
+    found = _first_contact_by_number(session, account_id, set(named))
     now = utcnow()
     _rename(session, [(found[n], d) for n, d in named.items() if n in found], now)
     new = [d for n, d in named.items() if n not in found and d.first_name]
     for start in range(0, len(new), _CHUNK):
-        chunk = new[start : start + _CHUNK]
-        ids = session.scalars(
-            insert(CONTACTS).returning(CONTACTS.c.id, sort_by_parameter_order=True),
+        session.execute(
+            insert(CONTACTS),
             [
                 {
                     "account_id": account_id,
@@ -329,11 +318,9 @@ def _contacts_for(
                     "created_at": now,
                     "updated_at": now,
                 }
-                for d in chunk
+                for d in new[start : start + _CHUNK]
             ],
         )
-        found.update(zip((d.to for d in chunk), ids, strict=True))
-    return found
 
 
 def _first_contact_by_number(
@@ -370,9 +357,7 @@ def _rename(session: Session, changes: list[tuple[int, MessageDraft]], now: date
         )
 
 
-def _row(
-    account_id: int, sender: str, d: MessageDraft, contact_id: int | None, now: datetime
-) -> dict[str, Any]:
+def _row(account_id: int, sender: str, d: MessageDraft, now: datetime) -> dict[str, Any]:
     later = d.scheduled_at is not None and d.scheduled_at > now
     return {
         "account_id": account_id,
@@ -382,7 +367,6 @@ def _row(
         "from_number": sender,
         "content": d.body,
         "external_id": d.external_id,
-        "contact_id": contact_id,
         "segments": d.info.segments,
         "encoding": d.info.encoding.value,
         "scheduled_at": d.scheduled_at,

@@ -11,11 +11,12 @@ from pydantic import ValidationError
 from sqlalchemy import text
 
 from jooksms.api import shapes
-from jooksms.api.deps import AccountId, Payload, State
+from jooksms.api.deps import AccountId, State
 from jooksms.api.envelopes import Json
 from jooksms.api.openapi_docs import body, responses
+from jooksms.api.payload import read_payload
 from jooksms.api.schemas import TokenRequest, field_problems
-from jooksms.errors import InvalidClient
+from jooksms.errors import BadRequest, InvalidClient
 from jooksms.services.accounts import list_numbers
 
 router = APIRouter(prefix="/api/v1")
@@ -48,9 +49,17 @@ def _basic_credentials(request: Request) -> dict[str, str]:
     tags=["Authentication"],
     summary="Trade a client id and secret for an access token",
     openapi_extra=body(TokenRequest),
-    responses=responses(shapes.Token, 400, 413),
+    responses=responses(
+        shapes.Token, 400, 413, error_shapes={400: shapes.OAuthError, 401: shapes.OAuthError}
+    ),
 )
-async def access_token(request: Request, state: State, payload: Payload) -> Json:
+async def access_token(request: Request, state: State) -> Json:
+    # Read here, not through the Payload dependency, so that a malformed body is an
+    # RFC 6749 invalid_request like every other refusal of this endpoint.
+    try:
+        payload = await read_payload(request, limit=state.settings.max_body_bytes)
+    except BadRequest as exc:
+        return _oauth_error(400, "invalid_request", exc.message)
     fields: dict[str, Any] = {**payload, **_basic_credentials(request)}
     try:
         req = TokenRequest.model_validate(fields)

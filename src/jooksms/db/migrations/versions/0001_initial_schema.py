@@ -207,7 +207,6 @@ def upgrade() -> None:
         sa.Column("from_number", sa.String(length=32), nullable=True),
         sa.Column("content", sa.Text(), nullable=False),
         sa.Column("external_id", sa.BigInteger(), nullable=True),
-        sa.Column("contact_id", ID, nullable=True),
         sa.Column("segments", sa.SmallInteger(), nullable=False),
         sa.Column("encoding", sa.String(length=8), nullable=False),
         sa.Column("scheduled_at", UTCDateTime(), nullable=True),
@@ -221,12 +220,6 @@ def upgrade() -> None:
             name=op.f("fk_messages_account_id_accounts"),
             ondelete="CASCADE",
         ),
-        sa.ForeignKeyConstraint(
-            ["contact_id"],
-            ["contacts.id"],
-            name=op.f("fk_messages_contact_id_contacts"),
-            ondelete="SET NULL",
-        ),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_messages")),
     )
     with op.batch_alter_table("messages", schema=None) as batch_op:
@@ -239,6 +232,8 @@ def upgrade() -> None:
             batch_op.f("ix_messages_account_id_external_id_id"),
             ["account_id", "external_id", "id"],
             unique=False,
+            sqlite_where=sa.text("external_id IS NOT NULL"),
+            postgresql_where=sa.text("external_id IS NOT NULL"),
         )
         batch_op.create_index(
             batch_op.f("ix_messages_account_id_id"), ["account_id", "id"], unique=False
@@ -248,7 +243,6 @@ def upgrade() -> None:
             ["account_id", "number", "id"],
             unique=False,
         )
-        batch_op.create_index(batch_op.f("ix_messages_contact_id"), ["contact_id"], unique=False)
         batch_op.create_index(
             "ix_messages_due",
             ["send_at", "id"],
@@ -268,7 +262,6 @@ def downgrade() -> None:
             sqlite_where=sa.text("status IN ('queued', 'scheduled')"),
             postgresql_where=sa.text("status IN ('queued', 'scheduled')"),
         )
-        batch_op.drop_index(batch_op.f("ix_messages_contact_id"))
         batch_op.drop_index(batch_op.f("ix_messages_account_id_number_id"))
         batch_op.drop_index(batch_op.f("ix_messages_account_id_id"))
         batch_op.drop_index(batch_op.f("ix_messages_account_id_external_id_id"))
