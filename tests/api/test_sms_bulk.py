@@ -174,3 +174,6 @@ async def test_ten_thousand_recipients(tenant: Tenant) -> None:
     assert (await tenant.get("/api/v1/sms")).json()["meta"]["pagination"]["total"] == 10_000
     last = (await tenant.get(f"/api/v1/sms/{ids[-1]}")).json()["data"]
     assert last["number"] == "+50760009999"
+    # Every bulk-inserted message is in the search index.
+    found = await tenant.post("/api/v1/sms/search/messages", json={"query": "BULK"})
+    assert found.json()["meta"]["pagination"]["total"] == 10_000

@@ -1,6 +1,10 @@
 """Full-text search objects that the ORM does not model, one recipe per backend.
 
-SQLite: an FTS5 table over ``messages.content`` kept in step by triggers.
+SQLite: an FTS5 table over ``messages.content``. Deletes and updates keep it in step
+by triggers; inserts do not, because an FTS5 trigger fired per row makes a bulk insert
+four times slower than one ``INSERT ... SELECT`` into the index after it. So every
+insert into ``messages`` goes through ``services.messages`` and indexes its rows there
+(``SQLITE_INDEX_NEW``), in the same transaction.
 PostgreSQL: a generated ``tsvector`` column with a GIN index. Both use a plain
 word tokenizer with no stemming, so a search means the same thing on both.
 """
@@ -12,8 +16,6 @@ from typing import Any
 SQLITE_FTS_UP = [
     "CREATE VIRTUAL TABLE messages_fts USING fts5("
     "content, content='messages', content_rowid='id', tokenize='unicode61 remove_diacritics 0')",
-    "CREATE TRIGGER messages_fts_ai AFTER INSERT ON messages BEGIN "
-    "INSERT INTO messages_fts(rowid, content) VALUES (new.id, new.content); END",
     "CREATE TRIGGER messages_fts_ad AFTER DELETE ON messages BEGIN "
     "INSERT INTO messages_fts(messages_fts, rowid, content) "
     "VALUES ('delete', old.id, old.content); END",
@@ -25,9 +27,11 @@ SQLITE_FTS_UP = [
 SQLITE_FTS_DOWN = [
     "DROP TRIGGER IF EXISTS messages_fts_au",
     "DROP TRIGGER IF EXISTS messages_fts_ad",
-    "DROP TRIGGER IF EXISTS messages_fts_ai",
     "DROP TABLE IF EXISTS messages_fts",
 ]
+SQLITE_INDEX_NEW = (
+    "INSERT INTO messages_fts(rowid, content) SELECT id, content FROM messages WHERE id > ?"
+)
 POSTGRES_FTS_UP = [
     "ALTER TABLE messages ADD COLUMN content_tsv tsvector "
     "GENERATED ALWAYS AS (to_tsvector('simple', content)) STORED",

@@ -34,6 +34,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Session
 
 from jooksms.db.models import Contact, Message, MessageCount, PhoneNumber
+from jooksms.db.schema_extras import SQLITE_INDEX_NEW
 from jooksms.db.types import utcnow
 from jooksms.domain.encoding import SegmentInfo
 from jooksms.domain.status import CANCELABLE, Direction, Status
@@ -281,6 +282,7 @@ def _insert_sqlite(session: Session, rows: list[dict[str, Any]]) -> list[int]:
     after = session.scalar(select(func.max(MESSAGES.c.id))) or 0
     if after != before + len(rows):
         raise RuntimeError("SQLite did not assign consecutive ids to the inserted messages")
+    session.connection().exec_driver_sql(SQLITE_INDEX_NEW, (before,))
     return list(range(before + 1, after + 1))
 
 
