@@ -10,6 +10,7 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException
+from starlette.routing import BaseRoute, Match
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from jooksms.api.deps import AppState
@@ -85,25 +86,62 @@ def _add_error_handlers(app: FastAPI) -> None:
         return error(exc)
 
     @app.exception_handler(RequestValidationError)
-    async def _validation(_: Request, exc: RequestValidationError) -> Json:
+    async def _validation(request: Request, exc: RequestValidationError) -> Json:
         errors = exc.errors()
         if any(e["loc"] and e["loc"][0] == "path" for e in errors):
+            # GET /sms/to_many reaches /sms/{message_id} only because POST /sms/to_many
+            # does not take GET: that is a wrong method, not an unknown message.
+            allowed = _allowed_methods(app, request.scope)
+            if request.method not in allowed:
+                return _method_not_allowed("Method Not Allowed", allowed)
             return error(NotFound("no such object"))
         fields = {str(e["loc"][-1]): str(e["msg"]) for e in errors}
         name, problem = next(iter(fields.items()))
         return error(ValidationFailed(f"{name}: {problem}", fields=fields))
 
     @app.exception_handler(HTTPException)
-    async def _http(_: Request, exc: HTTPException) -> Json:
+    async def _http(request: Request, exc: HTTPException) -> Json:
+        if exc.status_code == 405:
+            # Starlette's Allow names only the first route that matched the path, and
+            # GET and POST of one path are separate routes.
+            return _method_not_allowed(str(exc.detail), _allowed_methods(app, request.scope))
         failure = JookSMSError(str(exc.detail))
         failure.status_code = exc.status_code
-        failure.code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "error")
-        return error(failure)
+        failure.code = "not_found" if exc.status_code == 404 else "error"
+        response = error(failure)
+        response.headers.update(exc.headers or {})
+        return response
 
     @app.exception_handler(Exception)
     async def _unexpected(_: Request, exc: Exception) -> Json:
         log.exception("unhandled error", exc_info=exc)
         return error(JookSMSError("internal error"))
+
+
+def _method_not_allowed(message: str, allowed: list[str]) -> Json:
+    failure = JookSMSError(message)
+    failure.status_code = 405
+    failure.code = "method_not_allowed"
+    response = error(failure)
+    response.headers["Allow"] = ", ".join(allowed)  # required on a 405 (RFC 9110)
+    return response
+
+
+def _allowed_methods(app: FastAPI, scope: Scope) -> list[str]:
+    """The methods served at this request's path. Where a literal route and one with a
+    parameter both match (``/sms/to_many`` and ``/sms/{message_id}``), the literal one
+    names the resource: the other would only answer that no such message exists."""
+    matching = [r for r in app.router.routes if r.matches(scope)[0] is not Match.NONE]
+    fewest = min((_param_count(r) for r in matching), default=0)
+    methods: set[str] = set()
+    for route in matching:
+        if _param_count(route) == fewest:
+            methods |= getattr(route, "methods", None) or set()
+    return sorted(methods)
+
+
+def _param_count(route: BaseRoute) -> int:
+    return len(getattr(route, "param_convertors", {}))
 
 
 def _add_openapi(app: FastAPI) -> None:

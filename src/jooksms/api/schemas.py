@@ -99,7 +99,7 @@ GroupId = Annotated[
     _Blank,
     BeforeValidator(_no_bool),
 ]
-Body = Annotated[str, AfterValidator(_body)]
+Body = Annotated[str, AfterValidator(_body), Field(examples=["Just a test"])]
 # "If not given or invalid we use the first number": a bad ``from`` is not an error.
 Sender = Annotated[
     Text40,
