@@ -98,3 +98,9 @@ async def test_large_jobs_split_across_batches(db: Database, size: int) -> None:
     await intake.close()
     assert [len(r.ids) for r in results] == [size] * 3
     assert await _count(db, account) == 3 * size
+
+
+def test_postgres_bulk_insert_covers_every_column() -> None:
+    from jooksms.services.messages import _PG_ARRAYS
+
+    assert set(_PG_ARRAYS) == set(MESSAGES.c.keys())

@@ -26,6 +26,7 @@ from sqlalchemy import (
     literal_column,
     select,
     table,
+    text,
     update,
 )
 from sqlalchemy.dialects.postgresql import insert as pg_insert
@@ -238,17 +239,23 @@ def _insert(session: Session, rows: list[dict[str, Any]]) -> list[int]:
         return []
     if session.get_bind().dialect.name == "sqlite":
         return _insert_sqlite(session, rows)
-    ids: list[int] = []
-    # asyncpg caps a statement near 32k parameters (15 a row).
-    for start in range(0, len(rows), 2000):
-        chunk = rows[start : start + 2000]
-        ids.extend(
-            session.scalars(
-                insert(MESSAGES).returning(MESSAGES.c.id, sort_by_parameter_order=True), chunk
-            )
+    return _insert_postgres(session, rows)
+
+
+def _insert_postgres(session: Session, rows: list[dict[str, Any]]) -> list[int]:
+    """Take the ids from the sequence first, then insert every row with one
+    ``INSERT ... SELECT FROM unnest(...)``: one statement whatever the batch size,
+    and the ids are in row order by construction (RETURNING promises no order)."""
+    ids = list(
+        session.scalars(
+            text(
+                "SELECT nextval(pg_get_serial_sequence('messages', 'id')) FROM generate_series(1, :n)"
+            ),
+            {"n": len(rows)},
         )
-    if len(ids) != len(rows):
-        raise RuntimeError("the database returned fewer ids than rows inserted")
+    )
+    columns = {name: [row[name] for row in rows] for name in _PG_ARRAYS if name != "id"}
+    session.execute(_PG_INSERT, {"id": ids, **columns})
     return ids
 
 
@@ -285,6 +292,28 @@ def _insert_sqlite(session: Session, rows: list[dict[str, Any]]) -> list[int]:
     session.connection().exec_driver_sql(SQLITE_INDEX_NEW, (before,))
     return list(range(before + 1, after + 1))
 
+
+_PG_ARRAYS = {
+    "id": "bigint",
+    "account_id": "bigint",
+    "direction": "text",
+    "status": "text",
+    "number": "text",
+    "from_number": "text",
+    "content": "text",
+    "external_id": "bigint",
+    "segments": "smallint",
+    "encoding": "text",
+    "scheduled_at": "timestamptz",
+    "send_at": "timestamptz",
+    "error_code": "text",
+    "created_at": "timestamptz",
+    "updated_at": "timestamptz",
+}
+_PG_INSERT = text(
+    f"INSERT INTO messages ({', '.join(_PG_ARRAYS)}) "
+    f"SELECT * FROM unnest({', '.join(f'CAST(:{n} AS {t}[])' for n, t in _PG_ARRAYS.items())})"
+)
 
 _PROCESSORS: dict[str, dict[str, Any]] = {}
 
