@@ -11,7 +11,7 @@ from pydantic import ValidationError
 from sqlalchemy import text
 
 from jooksms.api import shapes
-from jooksms.api.deps import AccountId, State
+from jooksms.api.deps import Caller, app_state
 from jooksms.api.envelopes import Json
 from jooksms.api.openapi_docs import body, responses
 from jooksms.api.payload import read_payload
@@ -53,7 +53,8 @@ def _basic_credentials(request: Request) -> dict[str, str]:
         shapes.Token, 400, 413, error_shapes={400: shapes.OAuthError, 401: shapes.OAuthError}
     ),
 )
-async def access_token(request: Request, state: State) -> Json:
+async def access_token(request: Request) -> Json:
+    state = app_state(request)
     # Read here, not through the Payload dependency, so that a malformed body is an
     # RFC 6749 invalid_request like every other refusal of this endpoint.
     try:
@@ -88,16 +89,16 @@ async def access_token(request: Request, state: State) -> Json:
     summary="The account's phone numbers, first number first",
     responses=responses(shapes.NumberList),
 )
-async def numbers(account: AccountId, state: State) -> Json:
-    async with state.db.read() as session:
-        owned = await list_numbers(session, account_id=account)
+async def numbers(call: Caller) -> Json:
+    async with call.state.db.read() as session:
+        owned = await list_numbers(session, account_id=call.account)
     return Json(
         {"result": "ok", "data": [{"number": n, "first": i == 0} for i, n in enumerate(owned)]}
     )
 
 
 @health_router.get("/healthz", include_in_schema=False)
-async def healthz(state: State) -> Json:
-    async with state.db.read() as session:
+async def healthz(request: Request) -> Json:
+    async with app_state(request).db.read() as session:
         await session.execute(text("SELECT 1"))
     return Json({"status": "ok"})

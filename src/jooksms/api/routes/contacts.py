@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Path, Request
+from fastapi import APIRouter, Path
 
 from jooksms.api import shapes
-from jooksms.api.deps import AccountId, ListUrl, Payload, State
+from jooksms.api.deps import Caller
 from jooksms.api.envelopes import Json, contact_json, group_json, ok, paginated
 from jooksms.api.openapi_docs import body, responses
 from jooksms.api.schemas import INT64, ContactChanges, GroupMembers, GroupName, NewContact, validate
@@ -25,18 +25,11 @@ def _deleted(object_id: int) -> Json:
 
 
 @router.get("/contact", summary="List contacts", responses=responses(shapes.ContactList, 422))
-async def list_contacts(
-    account: AccountId,
-    state: State,
-    url: ListUrl,
-    request: Request,
-    page: str | None = None,
-    per_page: str | None = None,
-) -> Json:
+async def list_contacts(call: Caller, page: str | None = None, per_page: str | None = None) -> Json:
     pages = PageRequest.parse(page, per_page)
-    async with state.db.read() as session:
-        result = await contacts.list_contacts(session, account_id=account, page=pages)
-    return paginated(result, contact_json, url=url, query=request.query_params)
+    async with call.state.db.read() as session:
+        result = await contacts.list_contacts(session, account_id=call.account, page=pages)
+    return paginated(result, contact_json, url=call.list_url, query=call.request.query_params)
 
 
 @router.post(
@@ -45,17 +38,17 @@ async def list_contacts(
     openapi_extra=body(NewContact),
     responses=responses(shapes.ContactEnvelope, 400, 404, 413, 422),
 )
-async def create_contact(account: AccountId, state: State, payload: Payload) -> Json:
-    req = validate(NewContact, payload)
+async def create_contact(call: Caller) -> Json:
+    req = validate(NewContact, await call.payload())
     fields = ContactFields(
         first_name=req.first_name,
         last_name=req.last_name,
         main_phone=req.main_phone,
         reference=req.reference,
     )
-    async with state.db.write() as session:
+    async with call.state.db.write() as session:
         contact = await contacts.create_contact(
-            session, account_id=account, fields=fields, group_id=req.contact_group_id
+            session, account_id=call.account, fields=fields, group_id=req.contact_group_id
         )
     return ok(contact_json(contact))
 
@@ -65,9 +58,11 @@ async def create_contact(account: AccountId, state: State, payload: Payload) -> 
     summary="Get a contact",
     responses=responses(shapes.ContactEnvelope, 404),
 )
-async def get_contact(account: AccountId, state: State, contact_id: ObjectId) -> Json:
-    async with state.db.read() as session:
-        contact = await contacts.get_contact(session, account_id=account, contact_id=contact_id)
+async def get_contact(call: Caller, contact_id: ObjectId) -> Json:
+    async with call.state.db.read() as session:
+        contact = await contacts.get_contact(
+            session, account_id=call.account, contact_id=contact_id
+        )
     return ok(contact_json(contact))
 
 
@@ -84,14 +79,12 @@ async def get_contact(account: AccountId, state: State, contact_id: ObjectId) ->
     openapi_extra=body(ContactChanges),
     responses=responses(shapes.ContactEnvelope, 400, 404, 413, 422),
 )
-async def update_contact(
-    account: AccountId, state: State, contact_id: ObjectId, payload: Payload
-) -> Json:
-    req = validate(ContactChanges, payload)
+async def update_contact(call: Caller, contact_id: ObjectId) -> Json:
+    req = validate(ContactChanges, await call.payload())
     changes: dict[str, Any] = req.model_dump(include=req.model_fields_set)
-    async with state.db.write() as session:
+    async with call.state.db.write() as session:
         contact = await contacts.update_contact(
-            session, account_id=account, contact_id=contact_id, changes=changes
+            session, account_id=call.account, contact_id=contact_id, changes=changes
         )
     return ok(contact_json(contact))
 
@@ -101,27 +94,20 @@ async def update_contact(
     summary="Delete a contact",
     responses=responses(shapes.DeletedEnvelope, 404),
 )
-async def delete_contact(account: AccountId, state: State, contact_id: ObjectId) -> Json:
-    async with state.db.write() as session:
-        await contacts.delete_contact(session, account_id=account, contact_id=contact_id)
+async def delete_contact(call: Caller, contact_id: ObjectId) -> Json:
+    async with call.state.db.write() as session:
+        await contacts.delete_contact(session, account_id=call.account, contact_id=contact_id)
     return _deleted(contact_id)
 
 
 @router.get(
     "/contact_group", summary="List contact groups", responses=responses(shapes.GroupList, 422)
 )
-async def list_groups(
-    account: AccountId,
-    state: State,
-    url: ListUrl,
-    request: Request,
-    page: str | None = None,
-    per_page: str | None = None,
-) -> Json:
+async def list_groups(call: Caller, page: str | None = None, per_page: str | None = None) -> Json:
     pages = PageRequest.parse(page, per_page)
-    async with state.db.read() as session:
-        result = await contacts.list_groups(session, account_id=account, page=pages)
-    return paginated(result, group_json, url=url, query=request.query_params)
+    async with call.state.db.read() as session:
+        result = await contacts.list_groups(session, account_id=call.account, page=pages)
+    return paginated(result, group_json, url=call.list_url, query=call.request.query_params)
 
 
 @router.post(
@@ -130,10 +116,10 @@ async def list_groups(
     openapi_extra=body(GroupName),
     responses=responses(shapes.GroupEnvelope, 400, 409, 413, 422),
 )
-async def create_group(account: AccountId, state: State, payload: Payload) -> Json:
-    req = validate(GroupName, payload)
-    async with state.db.write() as session:
-        group = await contacts.create_group(session, account_id=account, name=req.name)
+async def create_group(call: Caller) -> Json:
+    req = validate(GroupName, await call.payload())
+    async with call.state.db.write() as session:
+        group = await contacts.create_group(session, account_id=call.account, name=req.name)
     return ok(group_json(group))
 
 
@@ -142,9 +128,9 @@ async def create_group(account: AccountId, state: State, payload: Payload) -> Js
     summary="Get a contact group",
     responses=responses(shapes.GroupEnvelope, 404),
 )
-async def get_group(account: AccountId, state: State, group_id: ObjectId) -> Json:
-    async with state.db.read() as session:
-        group = await contacts.get_group(session, account_id=account, group_id=group_id)
+async def get_group(call: Caller, group_id: ObjectId) -> Json:
+    async with call.state.db.read() as session:
+        group = await contacts.get_group(session, account_id=call.account, group_id=group_id)
     return ok(group_json(group))
 
 
@@ -161,13 +147,11 @@ async def get_group(account: AccountId, state: State, group_id: ObjectId) -> Jso
     openapi_extra=body(GroupName),
     responses=responses(shapes.GroupEnvelope, 400, 404, 409, 413, 422),
 )
-async def rename_group(
-    account: AccountId, state: State, group_id: ObjectId, payload: Payload
-) -> Json:
-    req = validate(GroupName, payload)
-    async with state.db.write() as session:
+async def rename_group(call: Caller, group_id: ObjectId) -> Json:
+    req = validate(GroupName, await call.payload())
+    async with call.state.db.write() as session:
         group = await contacts.rename_group(
-            session, account_id=account, group_id=group_id, name=req.name
+            session, account_id=call.account, group_id=group_id, name=req.name
         )
     return ok(group_json(group))
 
@@ -177,9 +161,9 @@ async def rename_group(
     summary="Delete a contact group (its contacts stay)",
     responses=responses(shapes.DeletedEnvelope, 404),
 )
-async def delete_group(account: AccountId, state: State, group_id: ObjectId) -> Json:
-    async with state.db.write() as session:
-        await contacts.delete_group(session, account_id=account, group_id=group_id)
+async def delete_group(call: Caller, group_id: ObjectId) -> Json:
+    async with call.state.db.write() as session:
+        await contacts.delete_group(session, account_id=call.account, group_id=group_id)
     return _deleted(group_id)
 
 
@@ -189,20 +173,14 @@ async def delete_group(account: AccountId, state: State, group_id: ObjectId) -> 
     responses=responses(shapes.ContactList, 404, 422),
 )
 async def list_members(
-    account: AccountId,
-    state: State,
-    url: ListUrl,
-    request: Request,
-    group_id: ObjectId,
-    page: str | None = None,
-    per_page: str | None = None,
+    call: Caller, group_id: ObjectId, page: str | None = None, per_page: str | None = None
 ) -> Json:
     pages = PageRequest.parse(page, per_page)
-    async with state.db.read() as session:
+    async with call.state.db.read() as session:
         result = await contacts.list_contacts(
-            session, account_id=account, page=pages, group_id=group_id
+            session, account_id=call.account, page=pages, group_id=group_id
         )
-    return paginated(result, contact_json, url=url, query=request.query_params)
+    return paginated(result, contact_json, url=call.list_url, query=call.request.query_params)
 
 
 @router.post(
@@ -211,13 +189,12 @@ async def list_members(
     openapi_extra=body(GroupMembers),
     responses=responses(shapes.MembersEnvelope, 400, 404, 413, 422),
 )
-async def add_members(
-    account: AccountId, state: State, group_id: ObjectId, payload: Payload
-) -> Json:
+async def add_members(call: Caller, group_id: ObjectId) -> Json:
+    payload = await call.payload()
     contact_ids = _member_ids(payload)
-    async with state.db.write() as session:
+    async with call.state.db.write() as session:
         added = await contacts.add_members(
-            session, account_id=account, group_id=group_id, contact_ids=contact_ids
+            session, account_id=call.account, group_id=group_id, contact_ids=contact_ids
         )
     return ok({"added": added})
 
@@ -239,11 +216,9 @@ def _member_ids(payload: dict[str, Any]) -> list[int]:
     summary="Remove a contact from a group",
     responses=responses(shapes.DeletedEnvelope, 404),
 )
-async def remove_member(
-    account: AccountId, state: State, group_id: ObjectId, contact_id: ObjectId
-) -> Json:
-    async with state.db.write() as session:
+async def remove_member(call: Caller, group_id: ObjectId, contact_id: ObjectId) -> Json:
+    async with call.state.db.write() as session:
         await contacts.remove_member(
-            session, account_id=account, group_id=group_id, contact_id=contact_id
+            session, account_id=call.account, group_id=group_id, contact_id=contact_id
         )
     return _deleted(contact_id)

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Path, Request
+from fastapi import APIRouter, Path
 from pydantic import BaseModel, ValidationError
 
 from jooksms.api import shapes
-from jooksms.api.deps import AccountId, ListUrl, Payload, State
+from jooksms.api.deps import Caller
 from jooksms.api.envelopes import Json, message_json, ok, paginated, search_hit_json
 from jooksms.api.openapi_docs import body, responses
 from jooksms.api.schemas import (
@@ -38,8 +38,8 @@ MessageId = Annotated[int, Path(ge=1, le=INT64[1])]
     openapi_extra=body(SendSms),
     responses=responses(shapes.SmsEnvelope, 400, 413, 422),
 )
-async def send(account: AccountId, state: State, payload: Payload) -> Json:
-    req = validate(SendSms, payload)
+async def send(call: Caller) -> Json:
+    req = validate(SendSms, await call.payload())
     draft = MessageDraft(
         to=req.to,
         body=req.body,
@@ -47,23 +47,17 @@ async def send(account: AccountId, state: State, payload: Payload) -> Json:
         scheduled_at=req.scheduled,
         external_id=req.external_id,
     )
-    accepted = await state.intake.submit(AcceptJob(account, req.from_, [draft], with_views=True))
+    job = AcceptJob(call.account, req.from_, [draft], with_views=True)
+    accepted = await call.state.intake.submit(job)
     return ok(message_json(accepted.views[0]))
 
 
 @router.get("", summary="List messages, newest first", responses=responses(shapes.SmsList, 422))
-async def list_messages(
-    account: AccountId,
-    state: State,
-    url: ListUrl,
-    request: Request,
-    page: str | None = None,
-    per_page: str | None = None,
-) -> Json:
+async def list_messages(call: Caller, page: str | None = None, per_page: str | None = None) -> Json:
     pages = PageRequest.parse(page, per_page)
-    async with state.db.read() as session:
-        result = await messages.list_page(session, account_id=account, page=pages)
-    return paginated(result, message_json, url=url, query=request.query_params)
+    async with call.state.db.read() as session:
+        result = await messages.list_page(session, account_id=call.account, page=pages)
+    return paginated(result, message_json, url=call.list_url, query=call.request.query_params)
 
 
 @router.post(
@@ -72,8 +66,8 @@ async def list_messages(
     openapi_extra=body(ToMany),
     responses=responses(shapes.IdList, 400, 413, 422),
 )
-async def to_many(account: AccountId, state: State, payload: Payload) -> Json:
-    req = validate(ToMany, payload)
+async def to_many(call: Caller) -> Json:
+    req = validate(ToMany, await call.payload())
     info = analyse(req.body)
 
     def draft(entry: BaseModel) -> MessageDraft:
@@ -88,7 +82,7 @@ async def to_many(account: AccountId, state: State, payload: Payload) -> Json:
             last_name=entry.last_name,
         )
 
-    return await _send_each(state, account, req.from_, req.list, ToManyEntry, draft)
+    return await _send_each(call, req.from_, req.list, ToManyEntry, draft)
 
 
 @router.post(
@@ -97,8 +91,8 @@ async def to_many(account: AccountId, state: State, payload: Payload) -> Json:
     openapi_extra=body(Many),
     responses=responses(shapes.IdList, 400, 413, 422),
 )
-async def many(account: AccountId, state: State, payload: Payload) -> Json:
-    req = validate(Many, payload)
+async def many(call: Caller) -> Json:
+    req = validate(Many, await call.payload())
 
     def draft(entry: BaseModel) -> MessageDraft:
         assert isinstance(entry, ManyEntry)
@@ -112,12 +106,11 @@ async def many(account: AccountId, state: State, payload: Payload) -> Json:
             last_name=entry.last_name,
         )
 
-    return await _send_each(state, account, req.from_, req.list, ManyEntry, draft)
+    return await _send_each(call, req.from_, req.list, ManyEntry, draft)
 
 
 async def _send_each(
-    state: State,
-    account: int,
+    call: Caller,
     from_number: str | None,
     entries: list[Any],
     model: type[BaseModel],
@@ -139,7 +132,7 @@ async def _send_each(
             continue
         drafts.append(draft(entry))
         positions.append(index)
-    accepted = (await state.intake.submit(AcceptJob(account, from_number, drafts))).ids
+    accepted = (await call.state.intake.submit(AcceptJob(call.account, from_number, drafts))).ids
     for index, message_id in zip(positions, accepted, strict=True):
         ids[index] = message_id
     body: dict[str, Any] = {"result": "ok", "ids": ids}
@@ -154,21 +147,19 @@ async def _send_each(
     responses=responses(shapes.SmsEnvelope, 404),
 )
 async def by_external(
-    account: AccountId,
-    state: State,
-    external_id: Annotated[int, Path(ge=INT64[0], le=INT64[1])],
+    call: Caller, external_id: Annotated[int, Path(ge=INT64[0], le=INT64[1])]
 ) -> Json:
-    async with state.db.read() as session:
-        view = await messages.get_by_external(session, account_id=account, external_id=external_id)
+    async with call.state.db.read() as session:
+        view = await messages.get_by_external(
+            session, account_id=call.account, external_id=external_id
+        )
     return ok(message_json(view))
 
 
-async def _search(
-    account: int, state: State, url: str, request: Request, payload: dict[str, Any]
-) -> Json:
+async def _search(call: Caller, payload: dict[str, Any]) -> Json:
     # Links of a result page carry the filters in the query string, so a client can
     # follow them with GET or POST; a body, when sent, wins over the query.
-    merged = {**request.query_params, **payload}
+    merged = {**call.request.query_params, **payload}
     req = validate(SearchMessages, merged)
     if not any(v is not None for v in (req.number, req.from_date, req.to_date, req.query)):
         raise ValidationFailed(
@@ -181,12 +172,14 @@ async def _search(
     criteria = SearchFilter(
         number=req.number, from_date=req.from_date, to_date=req.to_date, query=req.query
     )
-    async with state.db.read() as session:
-        result = await messages.search(session, account_id=account, criteria=criteria, page=pages)
+    async with call.state.db.read() as session:
+        result = await messages.search(
+            session, account_id=call.account, criteria=criteria, page=pages
+        )
     query = {
         k: str(v) for k, v in merged.items() if v is not None and not isinstance(v, list | dict)
     }
-    return paginated(result, search_hit_json, url=url, query=query)
+    return paginated(result, search_hit_json, url=call.list_url, query=query)
 
 
 @router.post(
@@ -195,10 +188,8 @@ async def _search(
     openapi_extra=body(SearchMessages),
     responses=responses(shapes.SearchList, 400, 413, 422),
 )
-async def search_post(
-    account: AccountId, state: State, url: ListUrl, request: Request, payload: Payload
-) -> Json:
-    return await _search(account, state, url, request, payload)
+async def search_post(call: Caller) -> Json:
+    return await _search(call, await call.payload())
 
 
 @router.get(
@@ -207,10 +198,7 @@ async def search_post(
     responses=responses(shapes.SearchList, 422),
 )
 async def search_get(
-    account: AccountId,
-    state: State,
-    url: ListUrl,
-    request: Request,
+    call: Caller,
     number: str | None = None,
     from_date: str | None = None,
     to_date: str | None = None,
@@ -218,13 +206,13 @@ async def search_get(
     page: str | None = None,
     per_page: str | None = None,
 ) -> Json:
-    return await _search(account, state, url, request, {})
+    return await _search(call, {})
 
 
 @router.get("/{message_id}", summary="Get a message", responses=responses(shapes.SmsEnvelope, 404))
-async def get_message(account: AccountId, state: State, message_id: MessageId) -> Json:
-    async with state.db.read() as session:
-        view = await messages.get(session, account_id=account, message_id=message_id)
+async def get_message(call: Caller, message_id: MessageId) -> Json:
+    async with call.state.db.read() as session:
+        view = await messages.get(session, account_id=call.account, message_id=message_id)
     return ok(message_json(view))
 
 
@@ -233,7 +221,7 @@ async def get_message(account: AccountId, state: State, message_id: MessageId) -
     summary="Cancel a scheduled or queued message",
     responses=responses(shapes.SmsEnvelope, 404, 409),
 )
-async def cancel_message(account: AccountId, state: State, message_id: MessageId) -> Json:
-    async with state.db.write() as session:
-        view = await messages.cancel(session, account_id=account, message_id=message_id)
+async def cancel_message(call: Caller, message_id: MessageId) -> Json:
+    async with call.state.db.write() as session:
+        view = await messages.cancel(session, account_id=call.account, message_id=message_id)
     return ok(message_json(view))

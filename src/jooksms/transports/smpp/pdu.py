@@ -27,6 +27,10 @@ from .wire import Reader, put_cstring, put_integer
 
 __all__ = [
     "HEADER_SIZE",
+    "INTERFACE_VERSION_34",
+    "MAX_SHORT_MESSAGE",
+    "PDU_CLASSES",
+    "RESPONSES",
     "RESPONSE_BIT",
     "AlertNotification",
     "Bind",
@@ -533,7 +537,8 @@ class InvalidPdu(Pdu):
         return error_response(self.error)
 
 
-_CLASSES: Final[Mapping[int, type[Pdu]]] = MappingProxyType(
+#: The class that decodes each command_id we implement.
+PDU_CLASSES: Final[Mapping[int, type[Pdu]]] = MappingProxyType(
     {
         cls.COMMAND_ID: cls
         for cls in (
@@ -589,7 +594,7 @@ def decode(data: bytes) -> Pdu:
             sequence_number=header.sequence_number,
         )
     body = data[HEADER_SIZE:]
-    cls = _CLASSES.get(header.command_id)
+    cls = PDU_CLASSES.get(header.command_id)
     if cls is None:
         return UnknownPdu(
             raw_command_id=header.command_id,

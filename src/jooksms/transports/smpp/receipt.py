@@ -89,9 +89,6 @@ _KEY: Final = re.compile(
     r"(?<![a-z0-9_])(id|sub|dlvrd|submit[\s_]*date|done[\s_]*date|stat|err|text)\s*:",
     re.IGNORECASE,
 )
-_DATE_FORMATS: Final[Mapping[int, str]] = MappingProxyType(
-    {10: "%y%m%d%H%M", 12: "%y%m%d%H%M%S", 14: "%Y%m%d%H%M%S"}
-)
 
 
 def is_receipt(esm_class: int) -> bool:
@@ -161,12 +158,13 @@ def _fields(text: str) -> dict[str, str]:
     """Field name (lower case, no spaces) -> value, up to the free ``text`` field."""
     fields: dict[str, str] = {}
     matches = list(_KEY.finditer(text))
-    for match, following in zip(matches, [*matches[1:], None], strict=True):
+    ends = [match.start() for match in matches[1:]] + [len(text)]
+    # With no match, ends holds one stray entry that zip leaves unused.
+    for match, end in zip(matches, ends, strict=False):
         key = re.sub(r"[\s_]", "", match.group(1).lower())
         if key == "text":
             fields.setdefault(key, text[match.end() :])
             break
-        end = following.start() if following else len(text)
         words = text[match.end() : end].split()
         fields.setdefault(key, words[0] if words else "")
     return fields
@@ -180,11 +178,15 @@ def _state(stat: str) -> ReceiptState:
 
 
 def _date(value: str, tz: tzinfo) -> datetime | None:
-    pattern = _DATE_FORMATS.get(len(value))
-    if pattern is None or not value.isdigit():
+    """YYMMDDhhmm, YYMMDDhhmmss or YYYYMMDDhhmmss; None for anything else."""
+    if len(value) not in (10, 12, 14) or not (value.isascii() and value.isdigit()):
         return None
+    if len(value) < 14:
+        # Receipts are about messages sent this century; strptime's %y would put
+        # "69" in 1969.
+        value = "20" + value + "00" * (len(value) == 10)
     try:
-        return datetime.strptime(value, pattern).replace(tzinfo=tz)
+        return datetime.strptime(value, "%Y%m%d%H%M%S").replace(tzinfo=tz)
     except ValueError:
         return None
 
