@@ -2,17 +2,23 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Annotated, Any
+from typing import Annotated, Any, TypeVar
 
 from fastapi import Depends, Request
+from sqlalchemy.ext.asyncio import AsyncSession
 
+from jooksms.api.envelopes import Json, paginated
 from jooksms.api.payload import read_payload
 from jooksms.config import Settings
 from jooksms.db.engine import Database
 from jooksms.errors import Unauthorized
 from jooksms.services.auth import TokenAuthority
 from jooksms.services.intake import Intake
+from jooksms.services.pagination import Page, PageRequest
+
+T = TypeVar("T")
 
 
 @dataclass(frozen=True, slots=True)
@@ -38,6 +44,19 @@ class Call:
     async def payload(self) -> dict[str, Any]:
         """The request body as a dict (JSON or form)."""
         return await read_payload(self.request, limit=self.state.settings.max_body_bytes)
+
+    async def listing(
+        self,
+        fetch: Callable[[AsyncSession, PageRequest], Awaitable[Page[T]]],
+        shape: Callable[[T], dict[str, Any]],
+        page: str | None,
+        per_page: str | None,
+    ) -> Json:
+        """One page of a list, in the seed's list envelope."""
+        pages = PageRequest.parse(page, per_page)
+        async with self.state.db.read() as session:
+            result = await fetch(session, pages)
+        return paginated(result, shape, url=self.list_url, query=self.request.query_params)
 
     @property
     def list_url(self) -> str:

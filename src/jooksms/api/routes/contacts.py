@@ -8,13 +8,12 @@ from fastapi import APIRouter, Path
 
 from jooksms.api import shapes
 from jooksms.api.deps import Caller
-from jooksms.api.envelopes import Json, contact_json, group_json, ok, paginated
+from jooksms.api.envelopes import Json, contact_json, group_json, ok
 from jooksms.api.openapi_docs import body, responses
 from jooksms.api.schemas import INT64, ContactChanges, GroupMembers, GroupName, NewContact, validate
 from jooksms.errors import ValidationFailed
 from jooksms.services import contacts
 from jooksms.services.contacts import ContactFields
-from jooksms.services.pagination import PageRequest
 
 router = APIRouter(prefix="/api/v1", tags=["Contacts"])
 ObjectId = Annotated[int, Path(ge=1, le=INT64[1])]
@@ -26,10 +25,12 @@ def _deleted(object_id: int) -> Json:
 
 @router.get("/contact", summary="List contacts", responses=responses(shapes.ContactList, 422))
 async def list_contacts(call: Caller, page: str | None = None, per_page: str | None = None) -> Json:
-    pages = PageRequest.parse(page, per_page)
-    async with call.state.db.read() as session:
-        result = await contacts.list_contacts(session, account_id=call.account, page=pages)
-    return paginated(result, contact_json, url=call.list_url, query=call.request.query_params)
+    return await call.listing(
+        lambda session, pages: contacts.list_contacts(session, account_id=call.account, page=pages),
+        contact_json,
+        page,
+        per_page,
+    )
 
 
 @router.post(
@@ -104,10 +105,12 @@ async def delete_contact(call: Caller, contact_id: ObjectId) -> Json:
     "/contact_group", summary="List contact groups", responses=responses(shapes.GroupList, 422)
 )
 async def list_groups(call: Caller, page: str | None = None, per_page: str | None = None) -> Json:
-    pages = PageRequest.parse(page, per_page)
-    async with call.state.db.read() as session:
-        result = await contacts.list_groups(session, account_id=call.account, page=pages)
-    return paginated(result, group_json, url=call.list_url, query=call.request.query_params)
+    return await call.listing(
+        lambda session, pages: contacts.list_groups(session, account_id=call.account, page=pages),
+        group_json,
+        page,
+        per_page,
+    )
 
 
 @router.post(
@@ -175,12 +178,14 @@ async def delete_group(call: Caller, group_id: ObjectId) -> Json:
 async def list_members(
     call: Caller, group_id: ObjectId, page: str | None = None, per_page: str | None = None
 ) -> Json:
-    pages = PageRequest.parse(page, per_page)
-    async with call.state.db.read() as session:
-        result = await contacts.list_contacts(
+    return await call.listing(
+        lambda session, pages: contacts.list_contacts(
             session, account_id=call.account, page=pages, group_id=group_id
-        )
-    return paginated(result, contact_json, url=call.list_url, query=call.request.query_params)
+        ),
+        contact_json,
+        page,
+        per_page,
+    )
 
 
 @router.post(

@@ -54,10 +54,12 @@ async def send(call: Caller) -> Json:
 
 @router.get("", summary="List messages, newest first", responses=responses(shapes.SmsList, 422))
 async def list_messages(call: Caller, page: str | None = None, per_page: str | None = None) -> Json:
-    pages = PageRequest.parse(page, per_page)
-    async with call.state.db.read() as session:
-        result = await messages.list_page(session, account_id=call.account, page=pages)
-    return paginated(result, message_json, url=call.list_url, query=call.request.query_params)
+    return await call.listing(
+        lambda session, pages: messages.list_page(session, account_id=call.account, page=pages),
+        message_json,
+        page,
+        per_page,
+    )
 
 
 @router.post(

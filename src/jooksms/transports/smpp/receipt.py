@@ -158,9 +158,9 @@ def _fields(text: str) -> dict[str, str]:
     """Field name (lower case, no spaces) -> value, up to the free ``text`` field."""
     fields: dict[str, str] = {}
     matches = list(_KEY.finditer(text))
-    ends = [match.start() for match in matches[1:]] + [len(text)]
-    # With no match, ends holds one stray entry that zip leaves unused.
-    for match, end in zip(matches, ends, strict=False):
+    # Each value runs to the start of the next field name.
+    ends = [match.start() for match in matches[1:]] + [len(text)] if matches else []
+    for match, end in zip(matches, ends, strict=True):
         key = re.sub(r"[\s_]", "", match.group(1).lower())
         if key == "text":
             fields.setdefault(key, text[match.end() :])
