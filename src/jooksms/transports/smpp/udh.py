@@ -36,8 +36,6 @@ DATA_CODING_LATIN1: Final = 0x03
 DATA_CODING_UCS2: Final = 0x08
 IEI_CONCAT_8BIT: Final = 0x00
 IEI_CONCAT_16BIT: Final = 0x08
-#: User data of one SMS on the air interface.
-AIR_OCTETS: Final = 140
 
 # Octets after the header length for each IEI: reference, total, sequence number.
 _CONCAT_SIZES: Final = {IEI_CONCAT_8BIT: 3, IEI_CONCAT_16BIT: 4}
