@@ -4,10 +4,11 @@ import pickle
 
 import phonenumbers
 import pytest
-from hypothesis import given, reject
+from hypothesis import given, reject, settings
 from hypothesis import strategies as st
 from phonenumbers import PhoneNumberFormat
 
+from jooksms.domain import phone
 from jooksms.domain.phone import InvalidPhoneNumber, normalise_or_keep, to_e164
 
 ACCEPTED = [
@@ -141,3 +142,35 @@ def test_every_region_example_is_accepted(region: str) -> None:
         pytest.skip(f"phonenumbers has no example for {region}")
     e164 = phonenumbers.format_number(number, PhoneNumberFormat.E164)
     assert to_e164(phonenumbers.format_number(number, PhoneNumberFormat.INTERNATIONAL)) == e164
+
+
+# -- the shortcut past the parser agrees with the parser -------------------------------
+
+
+def _parser_answer(digits: str) -> str | None:
+    outcome = phone._parsed(digits)
+    return outcome if isinstance(outcome, str) else None
+
+
+@settings(max_examples=3000, deadline=None)
+@given(st.text(alphabet="0123456789", min_size=4, max_size=17))
+def test_shortcut_agrees_with_parser_on_any_digits(digits: str) -> None:
+    shortcut = phone._plain_possible(digits)
+    if shortcut is not None:
+        assert shortcut == _parser_answer(digits)
+
+
+@pytest.mark.parametrize("region", sorted(phonenumbers.SUPPORTED_REGIONS))
+def test_shortcut_agrees_with_parser_on_example_numbers(region: str) -> None:
+    for kind in (
+        phonenumbers.PhoneNumberType.MOBILE,
+        phonenumbers.PhoneNumberType.FIXED_LINE,
+        phonenumbers.PhoneNumberType.TOLL_FREE,
+    ):
+        example = phonenumbers.example_number_for_type(region, kind)
+        if example is None:
+            continue
+        digits = phonenumbers.format_number(example, phonenumbers.PhoneNumberFormat.E164)[1:]
+        shortcut = phone._plain_possible(digits)
+        assert shortcut is None or shortcut == _parser_answer(digits)
+        assert phone.to_e164("+" + digits) == _parser_answer(digits)

@@ -11,7 +11,13 @@ from dataclasses import dataclass
 from functools import lru_cache
 
 import phonenumbers
-from phonenumbers import NumberParseException, PhoneNumberFormat, ValidationResult
+from phonenumbers import (
+    COUNTRY_CODE_TO_REGION_CODE,
+    NumberParseException,
+    PhoneMetadata,
+    PhoneNumberFormat,
+    ValidationResult,
+)
 
 __all__ = ["InvalidPhoneNumber", "normalise_or_keep", "to_e164"]
 
@@ -93,6 +99,51 @@ def _international_digits(raw: str) -> str | _Rejected:
 
 
 def _check(digits: str) -> str | _Rejected:
+    return _plain_possible(digits) or _parsed(digits)
+
+
+def _plain_possible(digits: str) -> str | None:
+    """E.164 for the common case without the full parser, or None to ask the parser.
+
+    ``phonenumbers.parse`` costs about 14 µs, which is most of a 10,000-recipient
+    request whose numbers are all different. When the digits are already a country
+    code and a national number of a possible length, with nothing the parser would
+    strip (a national prefix) or keep specially (leading zeros), its answer is known:
+    the same digits. Every other case goes to the parser; a test checks that both give
+    the same answer.
+    """
+    if digits[:1] in ("", "0"):  # no country code starts with 0
+        return None
+    for size in (1, 2, 3):
+        regions = COUNTRY_CODE_TO_REGION_CODE.get(int(digits[:size]))
+        if regions:
+            break
+    else:
+        return None
+    metadata = _metadata(int(digits[:size]), regions[0])
+    national = digits[size:]
+    if metadata is None or not national or national[0] == "0":
+        return None
+    if metadata.national_prefix_for_parsing and re.match(
+        metadata.national_prefix_for_parsing, national
+    ):
+        return None
+    desc = metadata.general_desc
+    if desc is None:
+        return None
+    lengths = (desc.possible_length or ()) + (desc.possible_length_local_only or ())
+    return "+" + digits if len(national) in lengths else None
+
+
+@lru_cache(maxsize=512)
+def _metadata(country_code: int, region: str) -> PhoneMetadata | None:
+    metadata: PhoneMetadata | None = PhoneMetadata.metadata_for_region_or_calling_code(
+        country_code, region
+    )
+    return metadata
+
+
+def _parsed(digits: str) -> str | _Rejected:
     try:
         number = phonenumbers.parse("+" + digits, None)
     except NumberParseException as exc:
