@@ -7,6 +7,7 @@ from datetime import datetime
 
 from sqlalchemy import (
     BigInteger,
+    Float,
     ForeignKey,
     Index,
     Integer,
@@ -158,6 +159,13 @@ class Message(Base):
             sqlite_where=text("status IN ('queued', 'scheduled')"),
             postgresql_where=text("status IN ('queued', 'scheduled')"),
         ),
+        # Messages a worker holds; a lease that runs out means the worker died.
+        Index(
+            "ix_messages_leased",
+            "lease_until",
+            sqlite_where=text("status = 'sending'"),
+            postgresql_where=text("status = 'sending'"),
+        ),
     )
 
     id: Mapped[int] = mapped_column(Id, primary_key=True)
@@ -173,8 +181,54 @@ class Message(Base):
     scheduled_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     send_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     error_code: Mapped[str | None] = mapped_column(String(32))
+    error_message: Mapped[str | None] = mapped_column(String(500))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    # Delivery: tries so far, the claiming worker's lease, the connector used, and
+    # when the message reached each status (created_at is when it was queued).
+    attempts: Mapped[int] = mapped_column(SmallInteger, default=0, server_default=text("0"))
+    lease_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    connector: Mapped[str | None] = mapped_column(String(64))
+    sending_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    delivered_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    failed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    canceled_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class MessagePart(Base):
+    """One submitted segment and the id the carrier gave it: a delivery receipt names
+    that id, and this is how it finds its message."""
+
+    __tablename__ = "message_parts"
+    __table_args__ = (
+        UniqueConstraint("connector", "carrier_id"),
+        Index(None, "message_id"),
+    )
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    message_id: Mapped[int] = mapped_column(ForeignKey("messages.id", ondelete="CASCADE"))
+    account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id", ondelete="CASCADE"))
+    connector: Mapped[str] = mapped_column(String(64))
+    carrier_id: Mapped[str] = mapped_column(String(65))
+    seq: Mapped[int] = mapped_column(SmallInteger)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class Connector(Base):
+    """A named carrier connection and the messages it takes (see delivery.routing).
+    ``url`` holds the carrier credentials: it is shown only with the password hidden."""
+
+    __tablename__ = "connectors"
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    name: Mapped[str] = mapped_column(String(64), unique=True)
+    url: Mapped[str] = mapped_column(Text)
+    account_id: Mapped[int | None] = mapped_column(ForeignKey("accounts.id", ondelete="CASCADE"))
+    senders: Mapped[str | None] = mapped_column(Text)  # E.164 numbers, comma separated
+    prefixes: Mapped[str | None] = mapped_column(Text)  # destination prefixes, comma separated
+    rate: Mapped[float | None] = mapped_column(Float)  # messages per second, all workers
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
 
 class MessageCount(Base):

@@ -13,16 +13,19 @@ from __future__ import annotations
 
 from typing import Any
 
-SQLITE_FTS_UP = [
-    "CREATE VIRTUAL TABLE messages_fts USING fts5("
-    "content, content='messages', content_rowid='id', tokenize='unicode61 remove_diacritics 0')",
-    "CREATE TRIGGER messages_fts_ad AFTER DELETE ON messages BEGIN "
+SQLITE_FTS_TRIGGERS = [
+    "CREATE TRIGGER IF NOT EXISTS messages_fts_ad AFTER DELETE ON messages BEGIN "
     "INSERT INTO messages_fts(messages_fts, rowid, content) "
     "VALUES ('delete', old.id, old.content); END",
-    "CREATE TRIGGER messages_fts_au AFTER UPDATE OF content ON messages BEGIN "
+    "CREATE TRIGGER IF NOT EXISTS messages_fts_au AFTER UPDATE OF content ON messages BEGIN "
     "INSERT INTO messages_fts(messages_fts, rowid, content) "
     "VALUES ('delete', old.id, old.content); "
     "INSERT INTO messages_fts(rowid, content) VALUES (new.id, new.content); END",
+]
+SQLITE_FTS_UP = [
+    "CREATE VIRTUAL TABLE messages_fts USING fts5("
+    "content, content='messages', content_rowid='id', tokenize='unicode61 remove_diacritics 0')",
+    *SQLITE_FTS_TRIGGERS,
 ]
 SQLITE_FTS_DOWN = [
     "DROP TRIGGER IF EXISTS messages_fts_au",

@@ -307,8 +307,17 @@ _PG_ARRAYS = {
     "scheduled_at": "timestamptz",
     "send_at": "timestamptz",
     "error_code": "text",
+    "error_message": "text",
     "created_at": "timestamptz",
     "updated_at": "timestamptz",
+    "attempts": "smallint",
+    "lease_until": "timestamptz",
+    "connector": "text",
+    "sending_at": "timestamptz",
+    "sent_at": "timestamptz",
+    "delivered_at": "timestamptz",
+    "failed_at": "timestamptz",
+    "canceled_at": "timestamptz",
 }
 _PG_INSERT = text(
     f"INSERT INTO messages ({', '.join(_PG_ARRAYS)}) "
@@ -403,8 +412,17 @@ def _row(account_id: int, sender: str, d: MessageDraft, now: datetime) -> dict[s
         "scheduled_at": d.scheduled_at,
         "send_at": d.scheduled_at if later else now,
         "error_code": None,
+        "error_message": None,
         "created_at": now,
         "updated_at": now,
+        "attempts": 0,
+        "lease_until": None,
+        "connector": None,
+        "sending_at": None,
+        "sent_at": None,
+        "delivered_at": None,
+        "failed_at": None,
+        "canceled_at": None,
     }
 
 
@@ -581,6 +599,7 @@ def _matches(dialect: str, words: list[str]) -> ColumnElement[bool]:
 async def cancel(session: AsyncSession, *, account_id: int, message_id: int) -> MessageView:
     """Cancel a message that has not left yet. The status check and the change are one
     UPDATE, so a worker claiming the row at the same moment cannot also send it."""
+    now = utcnow()
     result = await session.execute(
         update(MESSAGES)
         .where(
@@ -590,7 +609,7 @@ async def cancel(session: AsyncSession, *, account_id: int, message_id: int) -> 
                 MESSAGES.c.status.in_([s.value for s in CANCELABLE]),
             )
         )
-        .values(status=Status.CANCELED.value, updated_at=utcnow(), send_at=None)
+        .values(status=Status.CANCELED.value, updated_at=now, canceled_at=now, send_at=None)
     )
     current = await get(session, account_id=account_id, message_id=message_id)
     if not getattr(result, "rowcount", 0):
