@@ -1,0 +1,261 @@
+"""The message table as a queue: claim due messages, record what carriers said.
+
+Every function here takes a synchronous Session, runs a handful of statements for a
+whole batch, and is meant for ``Database.run_write``. Status changes go through the
+transition table (``domain.status``): each UPDATE only touches rows whose current
+status may move to the new one, so a late or repeated event changes nothing.
+
+Claiming: PostgreSQL takes rows ``FOR UPDATE SKIP LOCKED``, so any number of workers
+share the queue without taking a message twice; SQLite has one writer, whose claim is
+a single ``UPDATE ... RETURNING``. A claim holds a lease: a worker that dies leaves
+its messages in ``sending`` until the lease runs out and ``reclaim_expired`` puts
+them back in the queue.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any, cast
+
+from sqlalchemy import ColumnElement, Table, and_, bindparam, insert, literal_column, select, update
+from sqlalchemy.orm import Session
+
+from jooksms.db.models import Message, MessagePart
+from jooksms.domain.status import CLAIMABLE, Status, sources_of
+
+MESSAGES = cast(Table, Message.__table__)
+PARTS = cast(Table, MessagePart.__table__)
+
+
+@dataclass(frozen=True, slots=True)
+class Claimed:
+    id: int
+    account_id: int
+    number: str
+    from_number: str
+    content: str
+    attempts: int
+    created_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class Sent:
+    message_id: int
+    connector: str
+    carrier_ids: Sequence[str]
+
+
+@dataclass(frozen=True, slots=True)
+class Failed:
+    message_id: int
+    error_code: str | None
+    error_message: str
+
+
+@dataclass(frozen=True, slots=True)
+class Retry:
+    message_id: int
+    at: datetime
+    error_code: str | None
+    error_message: str
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    """A carrier's final word on one part, from a delivery receipt."""
+
+    connector: str
+    carrier_id: str
+    delivered: bool
+    error_code: str | None = None
+
+
+def claim_due(session: Session, *, now: datetime, limit: int, lease: timedelta) -> list[Claimed]:
+    due = (
+        select(MESSAGES.c.id)
+        .where(
+            MESSAGES.c.status.in_([s.value for s in CLAIMABLE]),
+            MESSAGES.c.send_at <= now,
+        )
+        .order_by(MESSAGES.c.send_at, MESSAGES.c.id)
+        .limit(limit)
+    )
+    if session.get_bind().dialect.name == "postgresql":
+        due = due.with_for_update(skip_locked=True)
+    rows = session.execute(
+        update(MESSAGES)
+        .where(MESSAGES.c.id.in_(due.scalar_subquery()))
+        .values(
+            status=Status.SENDING.value,
+            sending_at=now,
+            updated_at=now,
+            lease_until=now + lease,
+            attempts=MESSAGES.c.attempts + 1,
+        )
+        .returning(
+            MESSAGES.c.id,
+            MESSAGES.c.account_id,
+            MESSAGES.c.number,
+            MESSAGES.c.from_number,
+            MESSAGES.c.content,
+            MESSAGES.c.attempts,
+            MESSAGES.c.created_at,
+        )
+    )
+    claimed = [Claimed(*row) for row in rows]
+    claimed.sort(key=lambda c: c.id)  # RETURNING promises no order
+    return claimed
+
+
+def reclaim_expired(session: Session, *, now: datetime) -> int:
+    """Put back in the queue what dead workers held; returns how many."""
+    result = session.execute(
+        update(MESSAGES)
+        .where(MESSAGES.c.status == Status.SENDING.value, MESSAGES.c.lease_until < now)
+        .values(status=Status.QUEUED.value, lease_until=None, send_at=now, updated_at=now)
+    )
+    return int(getattr(result, "rowcount", 0) or 0)
+
+
+def record_sent(session: Session, sent: Sequence[Sent], *, now: datetime) -> None:
+    if not sent:
+        return
+    _move(
+        session,
+        Status.SENT,
+        [{"mid": s.message_id, "connector": s.connector} for s in sent],
+        now=now,
+        extra={"sent_at": now, "lease_until": None, "connector": bindparam("connector")},
+    )
+    owners = dict(
+        session.execute(
+            select(MESSAGES.c.id, MESSAGES.c.account_id).where(
+                MESSAGES.c.id.in_({s.message_id for s in sent})
+            )
+        ).all()
+    )
+    parts = [
+        {
+            "message_id": s.message_id,
+            "account_id": owners[s.message_id],
+            "connector": s.connector,
+            "carrier_id": carrier_id,
+            "seq": seq,
+            "created_at": now,
+        }
+        for s in sent
+        for seq, carrier_id in enumerate(s.carrier_ids, start=1)
+    ]
+    if parts:
+        session.execute(insert(PARTS), parts)
+
+
+def record_failed(session: Session, failed: Sequence[Failed], *, now: datetime) -> None:
+    if not failed:
+        return
+    _move(
+        session,
+        Status.FAILED,
+        [{"mid": f.message_id, "code": f.error_code, "why": f.error_message[:500]} for f in failed],
+        now=now,
+        extra={
+            "failed_at": now,
+            "lease_until": None,
+            "error_code": bindparam("code"),
+            "error_message": bindparam("why"),
+        },
+    )
+
+
+def retry_later(session: Session, retries: Sequence[Retry], *, now: datetime) -> None:
+    if not retries:
+        return
+    _move(
+        session,
+        Status.QUEUED,
+        [
+            {"mid": r.message_id, "at": r.at, "code": r.error_code, "why": r.error_message[:500]}
+            for r in retries
+        ],
+        now=now,
+        extra={
+            "send_at": bindparam("at"),
+            "lease_until": None,
+            "error_code": bindparam("code"),
+            "error_message": bindparam("why"),
+        },
+    )
+
+
+def record_outcomes(
+    session: Session, outcomes: Sequence[Outcome], *, now: datetime
+) -> list[Outcome]:
+    """Apply receipts to their messages; return those whose part is not known (yet).
+
+    A message is delivered when a receipt says so for any of its parts, and failed
+    when one says a part was not delivered: the handset cannot read half a message.
+    """
+    if not outcomes:
+        return []
+    keys = {(o.connector, o.carrier_id) for o in outcomes}
+    rows = session.execute(
+        select(PARTS.c.connector, PARTS.c.carrier_id, PARTS.c.message_id).where(
+            PARTS.c.carrier_id.in_({carrier_id for _, carrier_id in keys})
+        )
+    ).all()
+    owner = {(c, cid): mid for c, cid, mid in rows if (c, cid) in keys}
+    failed = [o for o in outcomes if not o.delivered and (o.connector, o.carrier_id) in owner]
+    delivered = [o for o in outcomes if o.delivered and (o.connector, o.carrier_id) in owner]
+    if failed:
+        _move(
+            session,
+            Status.FAILED,
+            [{"mid": owner[(o.connector, o.carrier_id)], "code": o.error_code} for o in failed],
+            now=now,
+            extra={
+                "failed_at": now,
+                "lease_until": None,
+                "error_code": bindparam("code"),
+                "error_message": "the carrier reports the message was not delivered",
+            },
+        )
+    if delivered:
+        _move(
+            session,
+            Status.DELIVERED,
+            [{"mid": owner[(o.connector, o.carrier_id)]} for o in delivered],
+            now=now,
+            extra={"delivered_at": now, "lease_until": None},
+        )
+    return [o for o in outcomes if (o.connector, o.carrier_id) not in owner]
+
+
+def _move(
+    session: Session,
+    status: Status,
+    params: list[dict[str, Any]],
+    *,
+    now: datetime,
+    extra: dict[str, Any],
+) -> None:
+    """Move each message to ``status`` where the transition table allows it."""
+    session.execute(
+        update(MESSAGES)
+        .where(
+            and_(
+                MESSAGES.c.id == bindparam("mid"),
+                _status_in(sources_of(status)),
+            )
+        )
+        .values(status=status.value, updated_at=now, **extra),
+        params,
+    )
+
+
+def _status_in(statuses: frozenset[Status]) -> ColumnElement[bool]:
+    """``status IN (...)`` written out: an executemany cannot expand a bound list, and
+    these values are our own constants, never user input."""
+    listed = ", ".join(f"'{s.value}'" for s in sorted(statuses))
+    return MESSAGES.c.status.op("IN")(literal_column(f"({listed})"))

@@ -1,0 +1,185 @@
+"""The queue on SQLite and PostgreSQL: claims, leases, results and receipts."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import UTC, datetime, timedelta
+
+from sqlalchemy import select, update
+
+from jooksms.db.engine import Database
+from jooksms.delivery import queue
+from jooksms.delivery.queue import Failed, Outcome, Retry, Sent
+from jooksms.domain.encoding import analyse
+from jooksms.services import accounts, messages
+from jooksms.services.messages import MESSAGES, MessageDraft
+from tests.conftest import fresh_number
+
+LEASE = timedelta(seconds=30)
+
+
+async def _account_with_messages(
+    db: Database, count: int, **draft: object
+) -> tuple[int, list[int]]:
+    async with db.write() as session:
+        account = await accounts.create_account(session, name="q", numbers=[fresh_number()])
+        ids = await messages.accept(
+            session,
+            account_id=account.id,
+            from_number=None,
+            drafts=[
+                MessageDraft(to="+50768819519", body="queue me", info=analyse("queue me"), **draft)  # type: ignore[arg-type]
+                for _ in range(count)
+            ],
+        )
+    return account.id, ids
+
+
+async def _only_these_due(db: Database, ids: list[int]) -> None:
+    """Push every other waiting message of the shared test database far out, so a
+    claim here takes only this test's messages and leaves other tests' alone."""
+    async with db.write() as session:
+        await session.execute(
+            update(MESSAGES)
+            .where(MESSAGES.c.status.in_(["queued", "scheduled"]), MESSAGES.c.id.not_in(ids))
+            .values(send_at=_far_future())
+        )
+
+
+async def _status(db: Database, ids: list[int]) -> dict[int, str]:
+    async with db.read() as session:
+        rows = await session.execute(
+            select(MESSAGES.c.id, MESSAGES.c.status).where(MESSAGES.c.id.in_(ids))
+        )
+        return dict(rows.all())
+
+
+def _far_future() -> datetime:
+    return datetime.now(UTC) + timedelta(days=365 * 50)
+
+
+async def test_claim_takes_due_messages_once(db: Database) -> None:
+    _, ids = await _account_with_messages(db, 5)
+    await _only_these_due(db, ids)
+    now = datetime.now(UTC)
+    first = await db.run_write(lambda s: queue.claim_due(s, now=now, limit=100_000, lease=LEASE))
+    mine = [c for c in first if c.id in ids]
+    assert [c.id for c in mine] == ids
+    assert all(c.attempts == 1 and c.content == "queue me" for c in mine)
+    second = await db.run_write(lambda s: queue.claim_due(s, now=now, limit=100_000, lease=LEASE))
+    assert not {c.id for c in second} & set(ids)
+    assert set((await _status(db, ids)).values()) == {"sending"}
+
+
+async def test_scheduled_messages_wait_for_their_time(db: Database) -> None:
+    later = datetime.now(UTC) + timedelta(hours=1)
+    _, ids = await _account_with_messages(db, 2, scheduled_at=later)
+    await _only_these_due(db, ids)
+    early = await db.run_write(
+        lambda s: queue.claim_due(s, now=datetime.now(UTC), limit=100_000, lease=LEASE)
+    )
+    assert not {c.id for c in early} & set(ids)
+    due = await db.run_write(
+        lambda s: queue.claim_due(s, now=later + timedelta(seconds=1), limit=100_000, lease=LEASE)
+    )
+    assert set(ids) <= {c.id for c in due}
+
+
+async def test_canceled_message_is_never_claimed_and_claimed_cannot_be_canceled(
+    db: Database,
+) -> None:
+    account, ids = await _account_with_messages(db, 2)
+    await _only_these_due(db, ids)
+    async with db.write() as session:
+        await messages.cancel(session, account_id=account, message_id=ids[0])
+    claimed = await db.run_write(
+        lambda s: queue.claim_due(s, now=datetime.now(UTC), limit=100_000, lease=LEASE)
+    )
+    assert ids[0] not in {c.id for c in claimed}
+    assert ids[1] in {c.id for c in claimed}
+    try:
+        async with db.write() as session:
+            await messages.cancel(session, account_id=account, message_id=ids[1])
+    except Exception as exc:
+        assert "sending" in str(exc)
+    else:
+        raise AssertionError("a claimed message was canceled")
+
+
+async def test_expired_lease_puts_messages_back(db: Database) -> None:
+    _, ids = await _account_with_messages(db, 3)
+    await _only_these_due(db, ids)
+    now = datetime.now(UTC)
+    await db.run_write(lambda s: queue.claim_due(s, now=now, limit=100_000, lease=LEASE))
+    assert await db.run_write(lambda s: queue.reclaim_expired(s, now=now)) == 0
+    later = now + LEASE + timedelta(seconds=1)
+    assert await db.run_write(lambda s: queue.reclaim_expired(s, now=later)) >= 3
+    again = await db.run_write(lambda s: queue.claim_due(s, now=later, limit=100_000, lease=LEASE))
+    mine = [c for c in again if c.id in ids]
+    assert [c.attempts for c in mine] == [2, 2, 2]
+
+
+async def test_results_and_receipts_follow_the_transition_table(db: Database) -> None:
+    _, ids = await _account_with_messages(db, 4)
+    await _only_these_due(db, ids)
+    now = datetime.now(UTC)
+    await db.run_write(lambda s: queue.claim_due(s, now=now, limit=100_000, lease=LEASE))
+    a, b, c, d = ids
+    tag = f"t{a}"
+
+    def results(s):  # type: ignore[no-untyped-def]
+        queue.record_sent(
+            s, [Sent(a, "sim", [f"{tag}-1"]), Sent(b, "sim", [f"{tag}-2", f"{tag}-3"])], now=now
+        )
+        queue.record_failed(s, [Failed(c, "0x0000000B", "invalid destination")], now=now)
+        queue.retry_later(s, [Retry(d, _far_future(), "0x00000058", "throttled")], now=now)
+
+    await db.run_write(results)
+    assert await _status(db, ids) == {a: "sent", b: "sent", c: "failed", d: "queued"}
+    unmatched = await db.run_write(
+        lambda s: queue.record_outcomes(
+            s,
+            [
+                Outcome("sim", f"{tag}-1", delivered=True),
+                Outcome("sim", f"{tag}-3", delivered=False, error_code="001"),
+                Outcome("sim", "nobody", delivered=True),
+                Outcome("other", f"{tag}-1", delivered=False),
+            ],
+            now=now,
+        )
+    )
+    assert {(o.connector, o.carrier_id) for o in unmatched} == {
+        ("sim", "nobody"),
+        ("other", f"{tag}-1"),
+    }
+    assert await _status(db, ids) == {a: "delivered", b: "failed", c: "failed", d: "queued"}
+    # A late receipt cannot move a final message.
+    await db.run_write(
+        lambda s: queue.record_outcomes(s, [Outcome("sim", f"{tag}-1", delivered=False)], now=now)
+    )
+    assert (await _status(db, [a]))[a] == "delivered"
+    async with db.read() as session:
+        row = (
+            await session.execute(
+                select(MESSAGES.c.sent_at, MESSAGES.c.delivered_at, MESSAGES.c.connector).where(
+                    MESSAGES.c.id == a
+                )
+            )
+        ).one()
+    assert row.sent_at is not None and row.delivered_at is not None
+    assert row.connector == "sim"
+
+
+async def test_concurrent_claims_never_share_a_message(db: Database) -> None:
+    _, ids = await _account_with_messages(db, 400)
+    await _only_these_due(db, ids)
+    now = datetime.now(UTC)
+    batches = await asyncio.gather(
+        *(
+            db.run_write(lambda s: queue.claim_due(s, now=now, limit=50, lease=LEASE))
+            for _ in range(12)
+        )
+    )
+    taken = [c.id for batch in batches for c in batch]
+    assert len(taken) == len(set(taken)) == 400
+    assert sorted(taken) == ids
