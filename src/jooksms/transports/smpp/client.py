@@ -27,8 +27,16 @@ from collections import OrderedDict, deque
 from collections.abc import Awaitable, Callable, Container, Mapping
 from dataclasses import dataclass, field, replace
 from functools import partial
-from typing import Any, Final, Literal, Protocol, TypeVar
+from typing import Any, Final, Protocol, TypeVar
 from urllib.parse import unquote, urlsplit
+
+from jooksms.transports.base import (
+    FailureKind,
+    IncomingSms,
+    OutgoingSms,
+    SubmitFailure,
+    SubmitResult,
+)
 
 from .errors import PduError
 from .framing import Framer, encode_many
@@ -282,53 +290,7 @@ def _check_text(
 # --- what goes in and out -------------------------------------------------------------
 
 
-@dataclass(frozen=True, slots=True)
-class OutgoingSms:
-    id: int
-    #: E.164 ("+447700900123"), a short code ("12345") or an alphanumeric sender ("Jook").
-    source: str
-    #: E.164, or digits in whatever national form the carrier accepts.
-    destination: str
-    text: str
-
-
-@dataclass(frozen=True, slots=True)
-class IncomingSms:
-    #: E.164 when the SMSC marks the number international; as sent otherwise.
-    source: str
-    destination: str
-    text: str
-
-
-FailureKind = Literal["transient", "throttled", "permanent"]
 _SEVERITY: Final[Mapping[FailureKind, int]] = {"throttled": 0, "transient": 1, "permanent": 2}
-
-
-@dataclass(frozen=True, slots=True)
-class SubmitFailure:
-    #: permanent: do not retry. transient: retry later. throttled: the carrier wants
-    #: us slower; retry later, ideally through a calmer connector.
-    kind: FailureKind
-    description: str
-    #: The command_status that says what went wrong: the SMSC's answer, or the one it
-    #: would have given for a message we refused to send. None when no answer came.
-    status: int | None = None
-    #: True when some part may have reached the SMSC, so a resend may duplicate it.
-    maybe_delivered: bool = False
-
-
-@dataclass(frozen=True, slots=True)
-class SubmitResult:
-    #: :attr:`OutgoingSms.id`.
-    id: int
-    #: The carrier's message_id of each accepted part, in part order: every part on
-    #: success, the accepted ones on failure. Receipts carry these ids.
-    carrier_ids: tuple[str, ...]
-    failure: SubmitFailure | None = None
-
-    @property
-    def ok(self) -> bool:
-        return self.failure is None
 
 
 class SessionState(enum.StrEnum):

@@ -1,0 +1,67 @@
+"""What every transport offers the delivery worker, whatever it speaks (SMPP, an HTTP
+provider, the built-in simulator): start, submit, stop; receipts and incoming SMS come
+back through the callbacks it was built with."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal, Protocol
+
+
+@dataclass(frozen=True, slots=True)
+class OutgoingSms:
+    id: int
+    #: E.164 ("+447700900123"), a short code ("12345") or an alphanumeric sender ("Jook").
+    source: str
+    #: E.164, or digits in whatever national form the carrier accepts.
+    destination: str
+    text: str
+
+
+@dataclass(frozen=True, slots=True)
+class IncomingSms:
+    #: E.164 when the SMSC marks the number international; as sent otherwise.
+    source: str
+    destination: str
+    text: str
+
+
+FailureKind = Literal["transient", "throttled", "permanent"]
+
+
+@dataclass(frozen=True, slots=True)
+class SubmitFailure:
+    #: permanent: do not retry. transient: retry later. throttled: the carrier wants
+    #: us slower; retry later, ideally through a calmer connector.
+    kind: FailureKind
+    description: str
+    #: The command_status that says what went wrong: the SMSC's answer, or the one it
+    #: would have given for a message we refused to send. None when no answer came.
+    status: int | None = None
+    #: True when some part may have reached the SMSC, so a resend may duplicate it.
+    maybe_delivered: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class SubmitResult:
+    #: :attr:`OutgoingSms.id`.
+    id: int
+    #: The carrier's message_id of each accepted part, in part order: every part on
+    #: success, the accepted ones on failure. Receipts carry these ids.
+    carrier_ids: tuple[str, ...]
+    failure: SubmitFailure | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.failure is None
+
+
+class Transport(Protocol):
+    """A carrier connection. ``submit`` never raises for what the carrier or the
+    network does; it reports it in the result."""
+
+    async def start(self) -> None: ...
+
+    async def submit(self, message: OutgoingSms) -> SubmitResult: ...
+
+    async def stop(self, timeout: float = 10.0) -> None: ...
