@@ -144,3 +144,34 @@ async def test_run_stops_when_asked(db: Database) -> None:
     stop.set()
     await asyncio.wait_for(task, 5)
     assert set((await _status(db, ids)).values()) == {"sent"}
+
+
+async def test_incoming_sms_lands_in_the_owner_account(db: Database) -> None:
+    from jooksms.services import accounts
+    from jooksms.transports.base import IncomingSms
+    from tests.conftest import fresh_number
+
+    number = fresh_number()
+    async with db.write() as session:
+        account = await accounts.create_account(session, name="in", numbers=[number])
+    worker = Worker(db, {}, RoutingTable([]))
+    on_incoming = worker.incoming_handler()
+    await on_incoming(IncomingSms("+50768819519", number, "Hola, ¿tienen citas mañana?"))
+    await on_incoming(IncomingSms("+50768819519", "+19999999999", "to nobody"))
+    await worker.flush_receipts()
+    assert worker.unowned_incoming == 1
+    async with db.read() as session:
+        rows = (
+            await session.execute(
+                select(
+                    MESSAGES.c.direction,
+                    MESSAGES.c.status,
+                    MESSAGES.c.number,
+                    MESSAGES.c.from_number,
+                    MESSAGES.c.content,
+                ).where(MESSAGES.c.account_id == account.id)
+            )
+        ).all()
+    assert [tuple(r) for r in rows] == [
+        ("incoming", "received", "+50768819519", number, "Hola, ¿tienen citas mañana?")
+    ]

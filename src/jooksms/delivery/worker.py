@@ -27,7 +27,9 @@ from jooksms.delivery import queue
 from jooksms.delivery.queue import Claimed, Failed, Outcome, Retry, Sent
 from jooksms.delivery.routing import NoRoute, RoutingTable
 from jooksms.domain.retry import RetryPolicy
-from jooksms.transports.base import OutgoingSms, SubmitResult, Transport
+from jooksms.services import messages
+from jooksms.services.messages import Inbound
+from jooksms.transports.base import IncomingSms, OutgoingSms, SubmitResult, Transport
 from jooksms.transports.smpp.receipt import Receipt, ReceiptState, message_id_key
 
 log = logging.getLogger(__name__)
@@ -62,7 +64,10 @@ class Worker:
         self._config = config or WorkerConfig()
         self._clock = clock
         self._receipts: list[tuple[Outcome, float]] = []
+        self._inbound: list[Inbound] = []
         self._receipt_wake = asyncio.Event()
+        #: Incoming SMS to numbers no account owns: logged and counted, not stored.
+        self.unowned_incoming = 0
 
     # -- sending ---------------------------------------------------------------------
 
@@ -174,6 +179,15 @@ class Worker:
 
         return on_receipt
 
+    def incoming_handler(self) -> Callable[[IncomingSms], Awaitable[None]]:
+        """The ``on_incoming`` callback to build transports with."""
+
+        async def on_incoming(sms: IncomingSms) -> None:
+            self._inbound.append(Inbound(sms.source, sms.destination, sms.text))
+            self._receipt_wake.set()
+
+        return on_incoming
+
     async def _write_receipts(self, stop: asyncio.Event) -> None:
         while not (stop.is_set() and not self._receipts):
             with contextlib.suppress(TimeoutError):
@@ -185,7 +199,9 @@ class Worker:
                 return
 
     async def flush_receipts(self) -> None:
-        """Write the receipts gathered so far; keep unmatched ones for a later try."""
+        """Write the receipts and incoming SMS gathered so far; keep unmatched receipts
+        for a later try."""
+        await self._store_inbound()
         pending, self._receipts = self._receipts, []
         if not pending:
             return
@@ -205,3 +221,14 @@ class Worker:
                     outcome.carrier_id,
                     outcome.connector,
                 )
+
+    async def _store_inbound(self) -> None:
+        inbound, self._inbound = self._inbound, []
+        if not inbound:
+            return
+        _, unowned = await self._db.run_write(
+            lambda session: messages.receive_batch(session, inbound)
+        )
+        for sms in unowned:
+            log.warning("incoming SMS to %s, a number no account owns", sms.destination)
+        self.unowned_incoming += len(unowned)

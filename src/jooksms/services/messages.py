@@ -37,7 +37,8 @@ from sqlalchemy.orm import Session
 from jooksms.db.models import Contact, Message, MessageCount, PhoneNumber
 from jooksms.db.schema_extras import SQLITE_INDEX_NEW
 from jooksms.db.types import utcnow
-from jooksms.domain.encoding import SegmentInfo
+from jooksms.domain.encoding import SegmentInfo, analyse
+from jooksms.domain.phone import normalise_or_keep
 from jooksms.domain.status import CANCELABLE, Direction, Status
 from jooksms.errors import Conflict, JookSMSError, NotFound, ValidationFailed
 from jooksms.services.pagination import Page, PageRequest
@@ -213,6 +214,54 @@ def _hand_out(
         ]
         outcomes[i] = Accepted(ids[position : position + count], views)
         position += count
+
+
+@dataclass(frozen=True, slots=True)
+class Inbound:
+    """An SMS a client sent to one of our numbers."""
+
+    source: str
+    destination: str
+    text: str
+
+
+def receive_batch(session: Session, inbound: Sequence[Inbound]) -> tuple[list[int], list[Inbound]]:
+    """Store incoming SMS in the accounts that own their destination numbers.
+
+    Returns the new message ids and the SMS that no account owns the number of: those
+    are the caller's to log and count, never stored in an account.
+    """
+    now = utcnow()
+    destinations = {normalise_or_keep(i.destination) for i in inbound}
+    owners = dict(
+        session.execute(
+            select(NUMBERS.c.number, NUMBERS.c.account_id).where(NUMBERS.c.number.in_(destinations))
+        ).all()
+    )
+    rows: list[dict[str, Any]] = []
+    unowned: list[Inbound] = []
+    added: dict[int, int] = {}
+    for sms in inbound:
+        account_id = owners.get(normalise_or_keep(sms.destination))
+        if account_id is None:
+            unowned.append(sms)
+            continue
+        rows.append(
+            _blank_row(
+                account_id=account_id,
+                direction=Direction.INCOMING,
+                status=Status.RECEIVED,
+                number=normalise_or_keep(sms.source),
+                from_number=normalise_or_keep(sms.destination),
+                content=sms.text,
+                info=analyse(sms.text),
+                now=now,
+            )
+        )
+        added[account_id] = added.get(account_id, 0) + 1
+    ids = _insert(session, rows)
+    _count(session, added)
+    return ids, unowned
 
 
 def _sender(owned: list[str], requested: str | None) -> str:
@@ -399,18 +448,48 @@ def _rename(session: Session, changes: list[tuple[int, MessageDraft]], now: date
 
 def _row(account_id: int, sender: str, d: MessageDraft, now: datetime) -> dict[str, Any]:
     later = d.scheduled_at is not None and d.scheduled_at > now
+    return _blank_row(
+        account_id=account_id,
+        direction=Direction.SENDING,
+        status=Status.SCHEDULED if later else Status.QUEUED,
+        number=d.to,
+        from_number=sender,
+        content=d.body,
+        info=d.info,
+        now=now,
+        external_id=d.external_id,
+        scheduled_at=d.scheduled_at,
+        send_at=d.scheduled_at if later else now,
+    )
+
+
+def _blank_row(
+    *,
+    account_id: int,
+    direction: Direction,
+    status: Status,
+    number: str,
+    from_number: str,
+    content: str,
+    info: SegmentInfo,
+    now: datetime,
+    external_id: int | None = None,
+    scheduled_at: datetime | None = None,
+    send_at: datetime | None = None,
+) -> dict[str, Any]:
+    """Every column of a new message row (the bulk inserts name them all)."""
     return {
         "account_id": account_id,
-        "direction": Direction.SENDING.value,
-        "status": (Status.SCHEDULED if later else Status.QUEUED).value,
-        "number": d.to,
-        "from_number": sender,
-        "content": d.body,
-        "external_id": d.external_id,
-        "segments": d.info.segments,
-        "encoding": d.info.encoding.value,
-        "scheduled_at": d.scheduled_at,
-        "send_at": d.scheduled_at if later else now,
+        "direction": direction.value,
+        "status": status.value,
+        "number": number,
+        "from_number": from_number,
+        "content": content,
+        "external_id": external_id,
+        "segments": info.segments,
+        "encoding": info.encoding.value,
+        "scheduled_at": scheduled_at,
+        "send_at": send_at,
         "error_code": None,
         "error_message": None,
         "created_at": now,

@@ -1,0 +1,115 @@
+"""Which bound session gets each deliver_sm, and where they wait meanwhile.
+
+Receipts and incoming messages go to a receiver or transceiver session of their
+system_id, in turn, each session holding at most ``window`` unanswered ones. What
+cannot go out now waits in a per-system_id queue, drained as sessions bind or
+answer; what a session took but never answered goes back to the front of the queue
+when it closes. So a client that reconnects gets its receipts, as from a real SMSC.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+
+from jooksms.transports.smpp.pdu import DeliverSm
+from jooksms.transports.smpp.receipt import is_receipt
+
+from .session import Session
+from .stats import Stats
+
+__all__ = ["Router"]
+
+
+class Router:
+    def __init__(self, stats: Stats, *, window: int, pending_limit: int) -> None:
+        self._stats = stats
+        self._window = window
+        self._pending_limit = pending_limit
+        self._receivers: dict[str, list[Session]] = {}
+        self._pending: dict[str, deque[DeliverSm]] = {}
+        # Where the round robin of each system_id starts next.
+        self._turn: dict[str, int] = {}
+
+    def receivers(self, system_id: str) -> list[Session]:
+        return list(self._receivers.get(system_id, ()))
+
+    def pending(self, system_id: str) -> int:
+        return len(self._pending.get(system_id, ()))
+
+    def add(self, session: Session) -> None:
+        """A session just bound as receiver or transceiver: give it what waits."""
+        self._receivers.setdefault(session.system_id, []).append(session)
+        self.refill(session)
+
+    def remove(self, session: Session) -> None:
+        """A session closed: its unanswered deliver_sm go first to the next one."""
+        sessions = self._receivers.get(session.system_id, [])
+        if session in sessions:
+            sessions.remove(session)
+        unacked = session.take_unacked()
+        if unacked:
+            self._stats.deliveries_requeued += len(unacked)
+            queue = self._queue(session.system_id)
+            queue.extendleft(reversed(unacked))
+            self._stats.deliveries_pending += len(unacked)
+            self._trim(queue)
+            self._drain(session.system_id)
+
+    def deliver(self, system_id: str, pdu: DeliverSm) -> None:
+        """Send ``pdu`` now if a session has room, else hold it."""
+        queue = self._pending.get(system_id)
+        session = None if queue else self._pick(system_id)
+        if session is None:
+            self._hold(system_id, pdu)
+            return
+        self._send(session, pdu)
+
+    def refill(self, session: Session) -> None:
+        """``session`` has room again: send it what waits for its system_id."""
+        queue = self._pending.get(session.system_id)
+        while queue and self._has_room(session):
+            self._stats.deliveries_pending -= 1
+            self._send(session, queue.popleft())
+
+    def _drain(self, system_id: str) -> None:
+        queue = self._pending.get(system_id)
+        while queue and (session := self._pick(system_id)) is not None:
+            self._stats.deliveries_pending -= 1
+            self._send(session, queue.popleft())
+
+    def _pick(self, system_id: str) -> Session | None:
+        sessions = self._receivers.get(system_id)
+        if not sessions:
+            return None
+        start = self._turn.get(system_id, 0)
+        for offset in range(len(sessions)):
+            session = sessions[(start + offset) % len(sessions)]
+            if self._has_room(session):
+                self._turn[system_id] = start + offset + 1
+                return session
+        return None
+
+    def _has_room(self, session: Session) -> bool:
+        return not session.closing and session.in_flight < self._window
+
+    def _send(self, session: Session, pdu: DeliverSm) -> None:
+        if is_receipt(pdu.esm_class):
+            self._stats.receipts_sent += 1
+        else:
+            self._stats.incoming_sent += 1
+        session.deliver(pdu)
+
+    def _hold(self, system_id: str, pdu: DeliverSm) -> None:
+        queue = self._queue(system_id)
+        queue.append(pdu)
+        self._stats.deliveries_pending += 1
+        self._trim(queue)
+
+    def _queue(self, system_id: str) -> deque[DeliverSm]:
+        return self._pending.setdefault(system_id, deque())
+
+    def _trim(self, queue: deque[DeliverSm]) -> None:
+        while len(queue) > self._pending_limit:
+            queue.popleft()
+            self._stats.deliveries_pending -= 1
+            self._stats.deliveries_discarded += 1
