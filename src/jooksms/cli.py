@@ -5,7 +5,9 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import signal
 from collections.abc import Awaitable, Callable
+from dataclasses import asdict
 from typing import Annotated, Any, TypeVar
 
 import typer
@@ -15,17 +17,19 @@ from jooksms.config import ConfigError, Settings, load_settings
 from jooksms.db.engine import Database
 from jooksms.db.migrate import upgrade
 from jooksms.errors import JookSMSError
-from jooksms.services import accounts
+from jooksms.services import accounts, connectors
 
 app = typer.Typer(help="JookSMS: a self-hosted SMS platform.", no_args_is_help=True)
 db_app = typer.Typer(help="Database schema.", no_args_is_help=True)
 account_app = typer.Typer(help="Accounts.", no_args_is_help=True)
 number_app = typer.Typer(help="Phone numbers an account owns.", no_args_is_help=True)
 client_app = typer.Typer(help="API clients (OAuth client credentials).", no_args_is_help=True)
+connector_app = typer.Typer(help="Carrier connections and their routes.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
 app.add_typer(account_app, name="account")
 app.add_typer(number_app, name="number")
 app.add_typer(client_app, name="client")
+app.add_typer(connector_app, name="connector")
 
 T = TypeVar("T")
 log = logging.getLogger("jooksms")
@@ -124,6 +128,101 @@ def client_create(
         return {"client_id": client.client_id, "client_secret": client.client_secret}
 
     _print(_in_transaction(work))
+
+
+@connector_app.command("add")
+def connector_add(
+    name: Annotated[str, typer.Option(help="A name for the connector.")],
+    url: Annotated[
+        str,
+        typer.Option(help="smpp://SYSTEM_ID:PASSWORD@HOST:PORT?window=32&bind=transceiver"),
+    ],
+    account: Annotated[int | None, typer.Option(help="Only this account's messages.")] = None,
+    number: Annotated[
+        list[str] | None, typer.Option(help="Only messages sent from this number.")
+    ] = None,
+    prefix: Annotated[
+        list[str] | None, typer.Option(help="Only destinations starting with this (+507).")
+    ] = None,
+    rate: Annotated[float | None, typer.Option(help="At most this many messages/s.")] = None,
+) -> None:
+    """Add a carrier connection. Routes are tried in the order connectors were added."""
+
+    async def work(session: AsyncSession) -> dict[str, Any]:
+        view = await connectors.add_connector(
+            session,
+            name=name,
+            url=url,
+            account_id=account,
+            senders=number or [],
+            prefixes=prefix or [],
+            rate=rate,
+        )
+        return asdict(view)
+
+    _print(_in_transaction(work))
+
+
+@connector_app.command("list")
+def connector_list() -> None:
+    """List connectors, in routing order (passwords hidden)."""
+
+    async def work(session: AsyncSession) -> list[dict[str, Any]]:
+        return [asdict(v) for v in await connectors.list_connectors(session)]
+
+    _print(_in_transaction(work))
+
+
+@connector_app.command("remove")
+def connector_remove(name: Annotated[str, typer.Argument(help="The connector's name.")]) -> None:
+    """Remove a connector."""
+
+    async def work(session: AsyncSession) -> dict[str, Any]:
+        await connectors.remove_connector(session, name=name)
+        return {"removed": name}
+
+    _print(_in_transaction(work))
+
+
+@app.command()
+def worker() -> None:
+    """Deliver messages (no HTTP): claim due messages and send them through the
+    configured connectors until SIGTERM or SIGINT."""
+    from jooksms.delivery.runner import NoConnectors, run_delivery
+
+    settings = _settings()
+    logging.basicConfig(
+        level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+
+    async def run() -> None:
+        db = Database.from_settings(settings)
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, stop.set)
+        try:
+            await run_delivery(db, stop, simulator_if_unconfigured=False)
+        finally:
+            await db.dispose()
+
+    try:
+        asyncio.run(run())
+    except NoConnectors as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(2) from None
+
+
+@app.command(
+    "smsc-sim",
+    context_settings={"allow_extra_args": True, "ignore_unknown_options": True},
+    add_help_option=False,
+)
+def smsc_sim(ctx: typer.Context) -> None:
+    """Run the SMPP 3.4 SMSC simulator (see `jooksms smsc-sim --help`)."""
+    from jooksms.smsc.cli import main as simulator_main
+
+    simulator_main(list(ctx.args))
 
 
 def _redact(url: str) -> str:

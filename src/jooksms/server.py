@@ -53,7 +53,7 @@ def run_server(settings: Settings) -> None:
             f"  client_secret: {demo['client_secret']}\n",
             flush=True,
         )
-    app = create_app(settings)
+    app = create_app(settings, delivery=True)
     log.info("serving the API on http://%s:%s", settings.host, settings.port)
     uvicorn.run(
         app,

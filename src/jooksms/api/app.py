@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -20,6 +21,7 @@ from jooksms.api.reference import reference_page
 from jooksms.api.routes import account, contacts, sms
 from jooksms.config import Settings
 from jooksms.db.engine import Database
+from jooksms.delivery.runner import run_delivery
 from jooksms.errors import JookSMSError, NotFound, ValidationFailed
 from jooksms.services.auth import TokenAuthority
 from jooksms.services.intake import Intake
@@ -43,12 +45,27 @@ class StripTrailingSlash:
         await self.app(scope, receive, send)
 
 
-def create_app(settings: Settings, db: Database | None = None) -> FastAPI:
+def create_app(
+    settings: Settings, db: Database | None = None, *, delivery: bool = False
+) -> FastAPI:
+    """The API. With ``delivery`` the same process also sends what it accepts (the
+    embedded mode of ``jooksms serve``)."""
     database = db or Database.from_settings(settings)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        stop = asyncio.Event()
+        sender = (
+            asyncio.create_task(
+                run_delivery(database, stop, simulator_if_unconfigured=True), name="delivery"
+            )
+            if delivery
+            else None
+        )
         yield
+        stop.set()
+        if sender is not None:
+            await sender
         await intake.close()
         if db is None:  # only dispose of what this app created
             await database.dispose()

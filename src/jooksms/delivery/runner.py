@@ -1,0 +1,86 @@
+"""Running delivery: build the connectors' transports and a worker, run until told to
+stop, then close everything in order. Used by ``jooksms worker`` and, in-process, by
+``jooksms serve``."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from contextlib import AsyncExitStack
+
+from jooksms.db.engine import Database
+from jooksms.delivery.routing import Route, RoutingTable
+from jooksms.delivery.worker import Worker, WorkerConfig
+from jooksms.services import connectors
+from jooksms.smsc.config import SimulatorConfig
+from jooksms.smsc.simulator import Simulator
+from jooksms.transports.base import Transport
+from jooksms.transports.smpp.client import SmppClient, SmppConfig
+
+log = logging.getLogger(__name__)
+
+SIMULATOR = "simulator"
+
+
+class NoConnectors(RuntimeError):
+    pass
+
+
+async def run_delivery(
+    db: Database,
+    stop: asyncio.Event,
+    *,
+    simulator_if_unconfigured: bool,
+    config: WorkerConfig | None = None,
+) -> None:
+    async with AsyncExitStack() as stack:
+        worker, transports = await _build(db, stack, simulator_if_unconfigured, config)
+        for name, transport in transports.items():
+            await transport.start()
+            stack.push_async_callback(transport.stop, 10.0)
+            log.info("connector %s started", name)
+        await worker.run(stop)
+
+
+async def _build(
+    db: Database,
+    stack: AsyncExitStack,
+    simulator_if_unconfigured: bool,
+    config: WorkerConfig | None,
+) -> tuple[Worker, dict[str, Transport]]:
+    async with db.read() as session:
+        table = await connectors.routing_table(session)
+    if not table.routes and not simulator_if_unconfigured:
+        raise NoConnectors("no connector is configured: add one with `jooksms connector add`")
+    # The worker is made first: the transports are built with its receipt and
+    # incoming handlers, and it holds this dict, filled in below.
+    transports: dict[str, Transport] = {}
+    embedded = not table.routes
+    if embedded:
+        table = RoutingTable([Route(SIMULATOR)])
+    worker = Worker(db, transports, table, config)
+    if not embedded:
+        async with db.read() as session:
+            transports.update(
+                await connectors.transports(
+                    session,
+                    on_receipt=worker.receipt_handler,
+                    on_incoming=worker.incoming_handler(),
+                )
+            )
+        return worker, transports
+    simulator = Simulator(SimulatorConfig(port=0, http_port=None))
+    await simulator.start()
+    stack.push_async_callback(simulator.stop)
+    log.warning(
+        "NO CONNECTOR IS CONFIGURED: messages go to the built-in SMSC simulator "
+        "(127.0.0.1:%d) and never reach a phone. Add a carrier with "
+        "`jooksms connector add --name NAME --url smpp://...`.",
+        simulator.port,
+    )
+    transports[SIMULATOR] = SmppClient(
+        SmppConfig.from_url(f"smpp://jooksms:secret@127.0.0.1:{simulator.port}"),
+        on_receipt=worker.receipt_handler(SIMULATOR),
+        on_incoming=worker.incoming_handler(),
+    )
+    return worker, transports

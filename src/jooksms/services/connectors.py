@@ -1,0 +1,157 @@
+"""Connectors: named carrier connections, the routes they serve, and the transports
+built from them."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, replace
+from urllib.parse import urlsplit, urlunsplit
+
+from sqlalchemy import delete, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from jooksms.db.models import Connector
+from jooksms.delivery.routing import Route, RoutingTable
+from jooksms.domain.phone import InvalidPhoneNumber, to_e164
+from jooksms.errors import Conflict, NotFound, ValidationFailed
+from jooksms.services.accounts import get_account
+from jooksms.transports.base import IncomingSms, Transport
+from jooksms.transports.smpp.client import SmppClient, SmppConfig, SmppConfigError
+from jooksms.transports.smpp.receipt import Receipt
+
+ReceiptHandler = Callable[[str], Callable[[Receipt], Awaitable[None]]]
+IncomingHandler = Callable[[IncomingSms], Awaitable[None]]
+
+
+@dataclass(frozen=True, slots=True)
+class ConnectorView:
+    name: str
+    url: str  # password hidden
+    account_id: int | None
+    senders: list[str]
+    prefixes: list[str]
+    rate: float | None
+
+
+async def add_connector(
+    session: AsyncSession,
+    *,
+    name: str,
+    url: str,
+    account_id: int | None = None,
+    senders: Sequence[str] = (),
+    prefixes: Sequence[str] = (),
+    rate: float | None = None,
+) -> ConnectorView:
+    name = name.strip()
+    if not name or len(name) > 64:
+        raise ValidationFailed.field("name", "must be 1 to 64 characters")
+    _check_url(url)
+    if account_id is not None:
+        await get_account(session, account_id=account_id)
+    if rate is not None and rate <= 0:
+        raise ValidationFailed.field("rate", "must be a positive number of messages per second")
+    connector = Connector(
+        name=name,
+        url=url.strip(),
+        account_id=account_id,
+        senders=",".join(_numbers(senders)) or None,
+        prefixes=",".join(_prefixes(prefixes)) or None,
+        rate=rate,
+    )
+    session.add(connector)
+    try:
+        async with session.begin_nested():
+            await session.flush()
+    except IntegrityError:
+        raise Conflict(f"a connector named {name!r} already exists") from None
+    return _view(connector)
+
+
+async def list_connectors(session: AsyncSession) -> list[ConnectorView]:
+    rows = await session.scalars(select(Connector).order_by(Connector.id))
+    return [_view(c) for c in rows]
+
+
+async def remove_connector(session: AsyncSession, *, name: str) -> None:
+    result = await session.execute(delete(Connector).where(Connector.name == name))
+    if not getattr(result, "rowcount", 0):
+        raise NotFound(f"connector {name!r} not found")
+
+
+async def routing_table(session: AsyncSession) -> RoutingTable:
+    """Connectors in the order they were added: the first match wins."""
+    rows = await session.scalars(select(Connector).order_by(Connector.id))
+    return RoutingTable(
+        Route(
+            c.name,
+            account_id=c.account_id,
+            senders=frozenset(filter(None, (c.senders or "").split(","))),
+            prefixes=tuple(filter(None, (c.prefixes or "").split(","))),
+        )
+        for c in rows
+    )
+
+
+async def transports(
+    session: AsyncSession, *, on_receipt: ReceiptHandler, on_incoming: IncomingHandler
+) -> dict[str, Transport]:
+    rows = await session.scalars(select(Connector).order_by(Connector.id))
+    built: dict[str, Transport] = {}
+    for c in rows:
+        config = SmppConfig.from_url(c.url)
+        if c.rate is not None:
+            config = replace(config, rate=c.rate)
+        built[c.name] = SmppClient(config, on_receipt=on_receipt(c.name), on_incoming=on_incoming)
+    return built
+
+
+def redact(url: str) -> str:
+    """The URL with its password replaced, for lists and logs."""
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    host = parts.hostname or ""
+    netloc = f"{parts.username}:***@{host}" + (f":{parts.port}" if parts.port else "")
+    return urlunsplit((parts.scheme, netloc, parts.path, parts.query, parts.fragment))
+
+
+def _check_url(url: str) -> None:
+    scheme = urlsplit(url.strip()).scheme.lower()
+    if scheme != "smpp":
+        raise ValidationFailed.field(
+            "url", f"unsupported connector scheme {scheme or 'none'!r}: use smpp://"
+        )
+    try:
+        SmppConfig.from_url(url)
+    except SmppConfigError as exc:
+        raise ValidationFailed.field("url", str(exc)) from None
+
+
+def _numbers(numbers: Sequence[str]) -> list[str]:
+    try:
+        return [to_e164(n) for n in numbers]
+    except InvalidPhoneNumber as exc:
+        raise ValidationFailed.field("number", str(exc)) from None
+
+
+def _prefixes(prefixes: Sequence[str]) -> list[str]:
+    cleaned = []
+    for prefix in prefixes:
+        value = prefix.strip()
+        if not value.startswith("+") or not value[1:].isdigit():
+            raise ValidationFailed.field("prefix", f"{prefix!r} is not a + followed by digits")
+        cleaned.append(value)
+    return cleaned
+
+
+def _view(c: Connector) -> ConnectorView:
+    return ConnectorView(
+        name=c.name,
+        url=redact(c.url),
+        account_id=c.account_id,
+        senders=list(filter(None, (c.senders or "").split(","))),
+        prefixes=list(filter(None, (c.prefixes or "").split(","))),
+        rate=c.rate,
+    )
