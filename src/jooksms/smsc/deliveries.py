@@ -88,7 +88,9 @@ def wants_receipt(policy: ReceiptPolicy, registered_delivery: int, fate: Fate) -
     return asked == _ON_ANY_OUTCOME or (asked == _ON_FAILURE and fate.failed)
 
 
-def receipt_pdu(submit: SubmitSm, message_id: str, fate: Fate, submitted_at: float) -> DeliverSm:
+def receipt_pdu(
+    submit: SubmitSm, message_id: str, fate: Fate, submitted_at: float, sequence_number: int
+) -> DeliverSm:
     """The deliver_sm reporting ``fate``, from the handset back to the sender, with
     both the Appendix B text and the receipted_message_id / message_state TLVs."""
     receipt = Receipt(message_id, fate.state, fate.error, datetime.now(UTC))
@@ -98,7 +100,7 @@ def receipt_pdu(submit: SubmitSm, message_id: str, fate: Fate, submitted_at: flo
         text=submit_text(submit) or "",
     )
     return DeliverSm(
-        sequence_number=0,
+        sequence_number=sequence_number,
         source_addr_ton=submit.dest_addr_ton,
         source_addr_npi=submit.dest_addr_npi,
         source_addr=submit.destination_addr,

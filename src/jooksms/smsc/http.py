@@ -124,9 +124,7 @@ class HttpApi:
     async def _inject(self, request: Request) -> Response:
         data = request.json()
         fields = {key: _string(data, key) for key in ("from", "to", "text")}
-        system_id = data.get("system_id")
-        if system_id is not None and system_id not in self._simulator.config.accounts:
-            raise HttpError(HTTPStatus.UNPROCESSABLE_ENTITY, f"unknown system_id {system_id!r}")
+        system_id = _optional_string(data, "system_id")
         try:
             injected = await self._simulator.inject(
                 source=fields["from"],
@@ -150,9 +148,7 @@ class HttpApi:
         return HTTPStatus.OK, [_record_json(r) for r in records]
 
     async def _drop(self, request: Request) -> Response:
-        system_id = request.json().get("system_id")
-        if system_id is not None and not isinstance(system_id, str):
-            raise HttpError(HTTPStatus.UNPROCESSABLE_ENTITY, "system_id must be a string")
+        system_id = _optional_string(request.json(), "system_id")
         return HTTPStatus.OK, {"dropped": self._simulator.drop(system_id)}
 
 
@@ -214,6 +210,13 @@ def _string(data: dict[str, Any], key: str) -> str:
     value = data.get(key)
     if not isinstance(value, str) or (key != "text" and not value.strip()):
         raise HttpError(HTTPStatus.UNPROCESSABLE_ENTITY, f"{key!r} must be a non-empty string")
+    return value
+
+
+def _optional_string(data: dict[str, Any], key: str) -> str | None:
+    value = data.get(key)
+    if value is not None and not isinstance(value, str):
+        raise HttpError(HTTPStatus.UNPROCESSABLE_ENTITY, f"{key!r} must be a string")
     return value
 
 

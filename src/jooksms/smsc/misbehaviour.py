@@ -187,13 +187,15 @@ class Misbehaviours:
         return next((s for m in self._items if (s := m.submit_status(system_id, now))), None)
 
     def response_delay(self) -> float:
-        return max((m.response_delay() for m in self._items), default=0.0)
+        if not self._items:
+            return 0.0
+        return max(m.response_delay() for m in self._items)
 
     def receipt_first(self) -> bool:
-        return any(m.receipt_first() for m in self._items)
+        return bool(self._items) and any(m.receipt_first() for m in self._items)
 
     def drop_now(self, session_submits: int) -> bool:
-        return any(m.drop_now(session_submits) for m in self._items)
+        return bool(self._items) and any(m.drop_now(session_submits) for m in self._items)
 
 
 def misbehaviours_from(config: SimulatorConfig) -> Misbehaviours:

@@ -11,10 +11,9 @@ from __future__ import annotations
 
 from collections import deque
 
-from jooksms.transports.smpp.pdu import DeliverSm
 from jooksms.transports.smpp.receipt import is_receipt
 
-from .session import Session
+from .session import BuildDeliverSm, Session
 from .stats import Stats
 
 __all__ = ["Router"]
@@ -26,7 +25,7 @@ class Router:
         self._window = window
         self._pending_limit = pending_limit
         self._receivers: dict[str, list[Session]] = {}
-        self._pending: dict[str, deque[DeliverSm]] = {}
+        self._pending: dict[str, deque[BuildDeliverSm]] = {}
         # Where the round robin of each system_id starts next.
         self._turn: dict[str, int] = {}
 
@@ -55,14 +54,14 @@ class Router:
             self._trim(queue)
             self._drain(session.system_id)
 
-    def deliver(self, system_id: str, pdu: DeliverSm) -> None:
-        """Send ``pdu`` now if a session has room, else hold it."""
+    def deliver(self, system_id: str, build: BuildDeliverSm) -> None:
+        """Send the deliver_sm ``build`` makes now if a session has room, else hold it."""
         queue = self._pending.get(system_id)
         session = None if queue else self._pick(system_id)
         if session is None:
-            self._hold(system_id, pdu)
+            self._hold(system_id, build)
             return
-        self._send(session, pdu)
+        self._send(session, build)
 
     def refill(self, session: Session) -> None:
         """``session`` has room again: send it what waits for its system_id."""
@@ -92,23 +91,23 @@ class Router:
     def _has_room(self, session: Session) -> bool:
         return not session.closing and session.in_flight < self._window
 
-    def _send(self, session: Session, pdu: DeliverSm) -> None:
+    def _send(self, session: Session, build: BuildDeliverSm) -> None:
+        pdu = session.deliver(build)
         if is_receipt(pdu.esm_class):
             self._stats.receipts_sent += 1
         else:
             self._stats.incoming_sent += 1
-        session.deliver(pdu)
 
-    def _hold(self, system_id: str, pdu: DeliverSm) -> None:
+    def _hold(self, system_id: str, build: BuildDeliverSm) -> None:
         queue = self._queue(system_id)
-        queue.append(pdu)
+        queue.append(build)
         self._stats.deliveries_pending += 1
         self._trim(queue)
 
-    def _queue(self, system_id: str) -> deque[DeliverSm]:
+    def _queue(self, system_id: str) -> deque[BuildDeliverSm]:
         return self._pending.setdefault(system_id, deque())
 
-    def _trim(self, queue: deque[DeliverSm]) -> None:
+    def _trim(self, queue: deque[BuildDeliverSm]) -> None:
         while len(queue) > self._pending_limit:
             queue.popleft()
             self._stats.deliveries_pending -= 1

@@ -13,7 +13,6 @@ import enum
 import itertools
 import logging
 from collections.abc import Callable
-from dataclasses import replace
 from typing import Final, Protocol
 
 from jooksms.transports.smpp.errors import PduError
@@ -44,7 +43,7 @@ from jooksms.transports.smpp.pdu import (
 from jooksms.transports.smpp.status import CommandStatus, name
 from jooksms.transports.smpp.tlv import Tag, Tlv
 
-__all__ = ["BindState", "Session", "SessionHandler"]
+__all__ = ["BindState", "BuildDeliverSm", "Session", "SessionHandler"]
 
 log = logging.getLogger("jooksms.smsc")
 
@@ -77,6 +76,11 @@ _BINDS: Final[dict[type[Bind], tuple[BindState, type[BindResp]]]] = {
 }
 
 
+#: Makes a deliver_sm with the given sequence_number. Built when sent, not before, so
+#: that a resend after a reconnect gets the new session's numbering for free.
+BuildDeliverSm = Callable[[int], DeliverSm]
+
+
 class SessionHandler(Protocol):
     def authenticate(self, session: Session, pdu: Bind) -> CommandStatus: ...
 
@@ -84,7 +88,7 @@ class SessionHandler(Protocol):
 
     def submit(self, session: Session, pdu: SubmitSm) -> None: ...
 
-    def acknowledged(self, session: Session, pdu: DeliverSm, status: int) -> None: ...
+    def acknowledged(self, session: Session, status: int) -> None: ...
 
     def closed(self, session: Session) -> None: ...
 
@@ -105,16 +109,17 @@ class Session:
         self.system_id = ""
         #: submit_sm received on this connection.
         self.submits = 0
-        self.done = asyncio.Event()
         self._reader = reader
         self._writer = writer
         self._handler = handler
         self._smsc_id = smsc_id
         self._outbox: list[Pdu] = []
         self._closing = False
+        # Set when the session is about to close: what arrives meanwhile goes unread.
+        self._deaf = False
         self._sequences = itertools.count(1)
-        #: Our deliver_sm by sequence_number, as sent with sequence 0, until answered.
-        self._unacked: dict[int, DeliverSm] = {}
+        #: How to build again each deliver_sm we sent, by sequence_number, until answered.
+        self._unacked: dict[int, BuildDeliverSm] = {}
         self._dispatch: dict[type[Pdu], Callable[[Pdu], None]] = {
             SubmitSm: self._on_submit,
             DeliverSmResp: self._on_ack,
@@ -159,11 +164,10 @@ class Session:
         finally:
             self.close()
             self._handler.closed(self)
-            self.done.set()
 
     def _handle_all(self, pdus: list[Pdu]) -> None:
         for pdu in pdus:
-            if self._closing:
+            if self._closing or self._deaf:
                 # Closed by a PDU of this batch (unbind, a drop): the rest go unanswered.
                 return
             handle = self._dispatch.get(type(pdu), self._on_other)
@@ -183,13 +187,15 @@ class Session:
             asyncio.get_running_loop().call_soon(self._flush)
         self._outbox.append(pdu)
 
-    def deliver(self, pdu: DeliverSm) -> None:
-        """Send a deliver_sm (built with sequence 0) and await its response."""
+    def deliver(self, build: BuildDeliverSm) -> DeliverSm:
+        """Send the deliver_sm ``build`` makes, and remember it until answered."""
         sequence = self._next_sequence()
-        self._unacked[sequence] = pdu
-        self.send(replace(pdu, sequence_number=sequence))
+        self._unacked[sequence] = build
+        pdu = build(sequence)
+        self.send(pdu)
+        return pdu
 
-    def take_unacked(self) -> list[DeliverSm]:
+    def take_unacked(self) -> list[BuildDeliverSm]:
         """The deliver_sm never answered, oldest first, forgotten by this session."""
         pdus = list(self._unacked.values())
         self._unacked.clear()
@@ -201,6 +207,11 @@ class Session:
             self.close()
             return
         self.send(Unbind(sequence_number=self._next_sequence()))
+
+    def stop_reading(self) -> None:
+        """Ignore whatever arrives from now on, but still send: a session about to be
+        closed once its last answers are out."""
+        self._deaf = True
 
     def close(self) -> None:
         """Write what is queued, then close the connection."""
@@ -239,11 +250,10 @@ class Session:
         self._handler.submit(self, pdu)
 
     def _on_ack(self, pdu: Pdu) -> None:
-        sent = self._unacked.pop(pdu.sequence_number, None)
-        if sent is None:
+        if self._unacked.pop(pdu.sequence_number, None) is None:
             log.debug("%r: %s for nothing we sent", self, type(pdu).__name__)
             return
-        self._handler.acknowledged(self, sent, pdu.command_status)
+        self._handler.acknowledged(self, pdu.command_status)
 
     def _on_enquire_link(self, pdu: Pdu) -> None:
         self.send(EnquireLinkResp(sequence_number=pdu.sequence_number))

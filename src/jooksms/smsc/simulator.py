@@ -20,7 +20,7 @@ import logging
 import time
 from collections import deque
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import partial
 from types import TracebackType
 
@@ -151,9 +151,11 @@ class Simulator:
         (the first configured account by default), in parts when it is long.
         Raises ValueError for an address or a text that cannot be sent."""
         system_id = system_id or next(iter(self.config.accounts))
+        if system_id not in self.config.accounts:
+            raise ValueError(f"no account {system_id!r} to deliver to")
         parts = incoming_parts(source, destination, text, ref=next(self._refs) % 256)
         for part in parts:
-            self._router.deliver(system_id, part)
+            self._router.deliver(system_id, partial(_numbered, part))
         sent = self._router.pending(system_id) == 0
         log.info(
             "incoming %s -> %s in %d part(s) for %s", source, destination, len(parts), system_id
@@ -216,19 +218,32 @@ class Simulator:
         )
         receipt = self._settle(session, pdu, message_id, now) if status == _OK else None
         delay = self.misbehaviours.response_delay()
-        if receipt is not None and self.misbehaviours.receipt_first():
-            receipt()
-            receipt = None
-        self._respond(session, resp, delay)
-        if receipt is not None:
-            # Counted from the response, so slowed responses still come first.
-            self._later(delay + self.config.receipt_delay, receipt)
-        if status != _OK:
-            log.debug("%r: submit %d refused: %s", session, pdu.sequence_number, name(status))
+        self._answer(session, resp, receipt, delay)
         if self.misbehaviours.drop_now(session.submits):
             log.info("%r: dropping after %d submits", session, session.submits)
             self.stats.dropped += 1
-            session.close()
+            # Once the last answer is out, even a slowed one; nothing more is read.
+            session.stop_reading()
+            self._later(delay, session.close)
+
+    def _answer(
+        self,
+        session: Session,
+        resp: SubmitSmResp,
+        receipt: Callable[[], None] | None,
+        delay: float,
+    ) -> None:
+        """Send the response after ``delay`` and the receipt after the response,
+        unless a misbehaviour sends the receipt first."""
+        if receipt is not None and self.misbehaviours.receipt_first():
+            receipt()
+            receipt = None
+        if delay > 0:
+            self._later(delay, partial(session.send, resp))
+        else:
+            session.send(resp)
+        if receipt is not None:
+            self._later(delay + self.config.receipt_delay, receipt)
 
     def _submit_status(self, session: Session, pdu: SubmitSm) -> CommandStatus:
         if not session.state.can_submit:
@@ -254,15 +269,9 @@ class Simulator:
     def _send_receipt(
         self, system_id: str, pdu: SubmitSm, message_id: str, fate: Fate, at: float
     ) -> None:
-        self._router.deliver(system_id, receipt_pdu(pdu, message_id, fate, at))
+        self._router.deliver(system_id, partial(receipt_pdu, pdu, message_id, fate, at))
 
-    def _respond(self, session: Session, resp: SubmitSmResp, delay: float) -> None:
-        if delay > 0:
-            self._later(delay, partial(session.send, resp))
-        else:
-            session.send(resp)
-
-    def acknowledged(self, session: Session, pdu: DeliverSm, status: int) -> None:
+    def acknowledged(self, session: Session, status: int) -> None:
         if status == _OK:
             self.stats.deliveries_acked += 1
         else:
@@ -285,3 +294,7 @@ class Simulator:
             callback()
         else:
             self._timers.call_later(delay, callback)
+
+
+def _numbered(pdu: DeliverSm, sequence_number: int) -> DeliverSm:
+    return replace(pdu, sequence_number=sequence_number)
