@@ -136,3 +136,23 @@ async def test_the_simulator_is_an_async_context_manager() -> None:
         await esme.close()
     with pytest.raises(RuntimeError):
         _ = sim.port
+
+
+def test_timers_work_on_uvloop_when_a_time_is_already_past() -> None:
+    """uvloop answers call_at for a past time with a plain Handle (no when())."""
+    import asyncio
+
+    import uvloop
+
+    from jooksms.smsc.timers import Timers
+
+    async def scenario() -> list[str]:
+        fired: list[str] = []
+        timers = Timers(asyncio.get_running_loop())
+        timers.call_later(-1.0, lambda: fired.append("past"))
+        timers.call_later(-0.5, lambda: fired.append("also past"))
+        timers.call_later(0.01, lambda: fired.append("soon"))
+        await asyncio.sleep(0.05)
+        return fired
+
+    assert uvloop.run(scenario()) == ["past", "also past", "soon"]
