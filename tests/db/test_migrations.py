@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import sys
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -77,3 +78,18 @@ async def test_migrations_match_models_and_round_trip(empty_url: str) -> None:
     await asyncio.to_thread(upgrade, database_url)
     assert await _inspect(database_url, _diff) == []
     assert await _search_objects(database_url) >= 1
+
+
+async def test_concurrent_upgrades_do_not_collide(empty_url: str) -> None:
+    """A server starting while the CLI runs: both upgrade; neither may fail.
+    Separate processes, as in life (Alembic's context is global to a process)."""
+    script = "import sys; from jooksms.db.migrate import upgrade; upgrade(sys.argv[1])"
+    procs = [
+        await asyncio.create_subprocess_exec(
+            sys.executable, "-c", script, empty_url, stderr=asyncio.subprocess.PIPE
+        )
+        for _ in range(4)
+    ]
+    results = [await asyncio.wait_for(p.communicate(), 120) for p in procs]
+    assert [p.returncode for p in procs] == [0, 0, 0, 0], [err for _, err in results]
+    assert await _inspect(empty_url, _diff) == []
