@@ -75,10 +75,7 @@ class Outcome:
 def claim_due(session: Session, *, now: datetime, limit: int, lease: timedelta) -> list[Claimed]:
     due = (
         select(MESSAGES.c.id)
-        .where(
-            MESSAGES.c.status.in_([s.value for s in CLAIMABLE]),
-            MESSAGES.c.send_at <= now,
-        )
+        .where(_status_in(CLAIMABLE), MESSAGES.c.send_at <= now)
         .order_by(MESSAGES.c.send_at, MESSAGES.c.id)
         .limit(limit)
     )
@@ -113,7 +110,7 @@ def reclaim_expired(session: Session, *, now: datetime) -> int:
     """Put back in the queue what dead workers held; returns how many."""
     result = session.execute(
         update(MESSAGES)
-        .where(MESSAGES.c.status == Status.SENDING.value, MESSAGES.c.lease_until < now)
+        .where(_status_in(frozenset({Status.SENDING})), MESSAGES.c.lease_until < now)
         .values(status=Status.QUEUED.value, lease_until=None, send_at=now, updated_at=now)
     )
     return int(getattr(result, "rowcount", 0) or 0)
@@ -199,13 +196,7 @@ def record_outcomes(
     """
     if not outcomes:
         return []
-    keys = {(o.connector, o.carrier_id) for o in outcomes}
-    rows = session.execute(
-        select(PARTS.c.connector, PARTS.c.carrier_id, PARTS.c.message_id).where(
-            PARTS.c.carrier_id.in_({carrier_id for _, carrier_id in keys})
-        )
-    ).all()
-    owner = {(c, cid): mid for c, cid, mid in rows if (c, cid) in keys}
+    owner = _owners(session, {(o.connector, o.carrier_id) for o in outcomes})
     failed = [o for o in outcomes if not o.delivered and (o.connector, o.carrier_id) in owner]
     delivered = [o for o in outcomes if o.delivered and (o.connector, o.carrier_id) in owner]
     if failed:
@@ -232,6 +223,23 @@ def record_outcomes(
     return [o for o in outcomes if (o.connector, o.carrier_id) not in owner]
 
 
+def _owners(session: Session, keys: set[tuple[str, str]]) -> dict[tuple[str, str], int]:
+    """The message of each (connector, carrier id) known; one query per connector so
+    that each uses the unique index on the pair."""
+    by_connector: dict[str, set[str]] = {}
+    for connector, carrier_id in keys:
+        by_connector.setdefault(connector, set()).add(carrier_id)
+    owner: dict[tuple[str, str], int] = {}
+    for connector, carrier_ids in by_connector.items():
+        rows = session.execute(
+            select(PARTS.c.carrier_id, PARTS.c.message_id).where(
+                PARTS.c.connector == connector, PARTS.c.carrier_id.in_(carrier_ids)
+            )
+        )
+        owner.update({(connector, cid): mid for cid, mid in rows})
+    return owner
+
+
 def _move(
     session: Session,
     status: Status,
@@ -255,7 +263,13 @@ def _move(
 
 
 def _status_in(statuses: frozenset[Status]) -> ColumnElement[bool]:
-    """``status IN (...)`` written out: an executemany cannot expand a bound list, and
-    these values are our own constants, never user input."""
+    """The status condition written out with literal values, in the very form of the
+    partial indexes (``ix_messages_due``, ``ix_messages_leased``): SQLite uses a
+    partial index only when the query repeats its condition, which a bound parameter
+    cannot do, and an executemany cannot expand a bound list either. The values are
+    our own constants, never user input."""
+    if len(statuses) == 1:
+        [only] = statuses
+        return MESSAGES.c.status == literal_column(f"'{only.value}'")
     listed = ", ".join(f"'{s.value}'" for s in sorted(statuses))
     return MESSAGES.c.status.op("IN")(literal_column(f"({listed})"))
