@@ -21,7 +21,9 @@ def test_environment_is_read(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("JOOKSMS_PORT", "9000")
     monkeypatch.setenv("JOOKSMS_TOKEN_TTL", "120")
     monkeypatch.setenv("JOOKSMS_LOG_LEVEL", "debug")
+    monkeypatch.setenv("JOOKSMS_DELIVERY", "false")
     s = load_settings()
+    assert s.delivery is False
     assert s.database_url == "postgresql+asyncpg://u:p@db:5432/sms"
     assert (s.port, s.token_ttl, s.log_level) == (9000, 120, "DEBUG")
     assert not s.is_sqlite

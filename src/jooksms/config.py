@@ -32,6 +32,9 @@ class Settings(BaseSettings):
     max_body_bytes: Annotated[int, Field(ge=1024)] = 5 * 1024 * 1024
     #: Base URL used in pagination links when set (behind a reverse proxy).
     public_url: str | None = None
+    #: Whether ``jooksms serve`` also delivers what it accepts. Turn it off where
+    #: ``jooksms worker`` processes deliver and API processes only accept.
+    delivery: bool = True
 
     @field_validator("database_url")
     @classmethod

@@ -53,7 +53,9 @@ def run_server(settings: Settings) -> None:
             f"  client_secret: {demo['client_secret']}\n",
             flush=True,
         )
-    app = create_app(settings, delivery=True)
+    app = create_app(settings, delivery=settings.delivery)
+    if not settings.delivery:
+        log.info("delivery is off here (JOOKSMS_DELIVERY=false): run `jooksms worker`")
     log.info("serving the API on http://%s:%s", settings.host, settings.port)
     uvicorn.run(
         app,
