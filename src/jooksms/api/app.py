@@ -89,6 +89,7 @@ def create_app(
         tokens=TokenAuthority(database, ttl=settings.token_ttl),
         intake=intake,
     )
+    app.router.routes.extend(sms.FAST_ROUTES)
     for router in (account.router, account.health_router, sms.router, contacts.router):
         # Adding the routes themselves, not the routers: FastAPI re-checks every
         # included router's routes on each request, a cost that grows with the API.

@@ -6,9 +6,11 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Path
 from pydantic import BaseModel, ValidationError
+from starlette.requests import Request
+from starlette.routing import Route
 
 from jooksms.api import shapes
-from jooksms.api.deps import Caller
+from jooksms.api.deps import Caller, authenticated
 from jooksms.api.envelopes import Json, message_json, ok, paginated, search_hit_json
 from jooksms.api.openapi_docs import body, responses
 from jooksms.api.schemas import (
@@ -50,6 +52,18 @@ async def send(call: Caller) -> Json:
     job = AcceptJob(call.account, req.from_, [draft], with_views=True)
     accepted = await call.state.intake.submit(job)
     return ok(message_json(accepted.views[0]))
+
+
+async def send_direct(request: Request) -> Json:
+    """``send`` served as a plain Starlette route: the hottest endpoint skips FastAPI's
+    per-request machinery (dependency solving, response handling), which was a large
+    share of its time. The FastAPI route above stays for the OpenAPI document; errors
+    still go through the app's handlers."""
+    return await send(await authenticated(request))
+
+
+#: Served ahead of the API routes (see ``api.app``).
+FAST_ROUTES = [Route("/api/v1/sms", send_direct, methods=["POST"])]
 
 
 @router.get("", summary="List messages, newest first", responses=responses(shapes.SmsList, 422))
