@@ -34,6 +34,11 @@ class Intake:
     def __init__(self, db: Database, *, max_batch_messages: int = 20_000) -> None:
         self._db = db
         self._max = max_batch_messages
+        # SQLite has one writer. PostgreSQL takes several transactions at once, and a
+        # batch there mostly waits on round trips and the commit's WAL flush, so
+        # overlapping a few batches keeps the server busy.
+        self._parallel = 1 if db.is_sqlite else 4
+        self._writing: set[asyncio.Task[None]] = set()
         self._pending: list[_Waiting] = []
         self._loop: asyncio.AbstractEventLoop | None = None
         self._wake: asyncio.Event | None = None
@@ -52,6 +57,7 @@ class Intake:
             self._task.cancel()
             await asyncio.gather(self._task, return_exceptions=True)
             self._task = None
+        await asyncio.gather(*self._writing, return_exceptions=True)
 
     def _ensure_running(self) -> asyncio.Event:
         loop = asyncio.get_running_loop()
@@ -68,7 +74,12 @@ class Intake:
             await wake.wait()
             wake.clear()
             while self._pending:
-                await self._write(self._take())
+                if len(self._writing) >= self._parallel:
+                    await asyncio.wait(self._writing, return_when=asyncio.FIRST_COMPLETED)
+                    continue
+                writing = asyncio.create_task(self._write(self._take()))
+                self._writing.add(writing)
+                writing.add_done_callback(self._writing.discard)
 
     def _take(self) -> list[_Waiting]:
         """The oldest waiting jobs, up to the batch size (always at least one)."""
