@@ -72,3 +72,43 @@ def test_bad_config_fails_before_work(tmp_path: Path) -> None:
     r = _run(tmp_path, "db", "upgrade", env={"JOOKSMS_DATABASE_URL": "mysql://nope"})
     assert r.returncode == 2
     assert "JOOKSMS_DATABASE_URL" in r.stderr
+
+
+def test_connectors_add_list_remove(tmp_path: Path) -> None:
+    url = "smpp://acme:s3cret@smsc.example:2775?window=16"
+    added = _run(tmp_path, "connector", "add", "--name", "acme", "--url", url, "--prefix", "+507")
+    assert added.returncode == 0, added.stderr
+    view = json.loads(added.stdout)
+    assert view["url"] == "smpp://acme:***@smsc.example:2775?window=16"
+    assert view["prefixes"] == ["+507"]
+    listed = json.loads(_run(tmp_path, "connector", "list").stdout)
+    assert [c["name"] for c in listed] == ["acme"]
+    assert "s3cret" not in _run(tmp_path, "connector", "list").stdout
+    again = _run(tmp_path, "connector", "add", "--name", "acme", "--url", url)
+    assert again.returncode == 1
+    assert "already exists" in again.stderr
+    assert _run(tmp_path, "connector", "remove", "acme").returncode == 0
+    assert json.loads(_run(tmp_path, "connector", "list").stdout) == []
+
+
+@pytest.mark.parametrize(
+    ("url", "message"),
+    [
+        ("http://x", "unsupported connector scheme"),
+        ("smpp://:pw@host", "system_id"),
+        ("smpp://id:pw@host:99999", "port"),
+        ("smpp://id:pw@host?window=zero", "window"),
+    ],
+)
+def test_bad_connector_urls_name_the_part(tmp_path: Path, url: str, message: str) -> None:
+    r = _run(tmp_path, "connector", "add", "--name", "bad", "--url", url)
+    assert r.returncode == 1
+    assert message in r.stderr
+    assert "Traceback" not in r.stderr
+
+
+def test_worker_without_connectors_says_what_to_do(tmp_path: Path) -> None:
+    _run(tmp_path, "db", "upgrade")
+    r = _run(tmp_path, "worker")
+    assert r.returncode == 2
+    assert "jooksms connector add" in r.stderr
