@@ -8,6 +8,7 @@ import logging
 import signal
 from collections.abc import Awaitable, Callable
 from dataclasses import asdict
+from datetime import timedelta
 from typing import Annotated, Any, TypeVar
 
 import typer
@@ -189,6 +190,7 @@ def worker() -> None:
     """Deliver messages (no HTTP): claim due messages and send them through the
     configured connectors until SIGTERM or SIGINT."""
     from jooksms.delivery.runner import NoConnectors, run_delivery
+    from jooksms.delivery.worker import WorkerConfig
 
     settings = _settings()
     logging.basicConfig(
@@ -202,7 +204,8 @@ def worker() -> None:
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, stop.set)
         try:
-            await run_delivery(db, stop, simulator_if_unconfigured=False)
+            config = WorkerConfig(lease=timedelta(seconds=settings.lease_seconds))
+            await run_delivery(db, stop, simulator_if_unconfigured=False, config=config)
         finally:
             await db.dispose()
 

@@ -35,6 +35,9 @@ class Settings(BaseSettings):
     #: Whether ``jooksms serve`` also delivers what it accepts. Turn it off where
     #: ``jooksms worker`` processes deliver and API processes only accept.
     delivery: bool = True
+    #: Seconds a worker holds the messages it claimed; a worker that dies lets them go
+    #: back to the queue after this long.
+    lease_seconds: Annotated[int, Field(ge=2, le=86_400)] = 120
 
     @field_validator("database_url")
     @classmethod
