@@ -42,53 +42,11 @@ def _stats(http_port: int) -> dict[str, int]:
 def test_worker_delivers_and_stops_on_sigterm(tmp_path: Path) -> None:
     db_url = f"sqlite:///{tmp_path / 'w.db'}"
     smpp_port, http_port = free_port(), free_port()
-    sim = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "jooksms",
-            "smsc-sim",
-            "--port",
-            str(smpp_port),
-            "--http-port",
-            str(http_port),
-            "--receipt-delay",
-            "0.05",
-        ],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
+    sim = _simulator(smpp_port, http_port, log=subprocess.PIPE)
     worker = None
     try:
-        account = json.loads(
-            _jooksms(db_url, "account", "create", "--name", "W", "--number", "+50760000001")
-        )
-        _jooksms(
-            db_url,
-            "connector",
-            "add",
-            "--name",
-            "sim",
-            "--url",
-            f"smpp://jooksms:secret@127.0.0.1:{smpp_port}",
-        )
-        script = (
-            "import asyncio, sys\n"
-            "from jooksms.db.engine import Database\n"
-            "from jooksms.domain.encoding import analyse\n"
-            "from jooksms.services import messages\n"
-            "async def main():\n"
-            "    db = Database(sys.argv[1].replace('sqlite:', 'sqlite+aiosqlite:'))\n"
-            "    async with db.write() as s:\n"
-            "        await messages.accept(s, account_id=int(sys.argv[2]), from_number=None,\n"
-            "            drafts=[messages.MessageDraft(to='+50768819519', body='hi', info=analyse('hi'))] * 20)\n"
-            "    await db.dispose()\n"
-            "asyncio.run(main())\n"
-        )
-        subprocess.run(
-            [sys.executable, "-c", script, db_url, str(account["id"])], check=True, timeout=60
-        )
+        account_id = _account_with_connector(db_url, "+50760000001", smpp_port)
+        _accept(db_url, account_id, 20)
         env = {**os.environ, "JOOKSMS_DATABASE_URL": db_url}
         worker = subprocess.Popen(
             [sys.executable, "-m", "jooksms", "worker"],
@@ -97,14 +55,7 @@ def test_worker_delivers_and_stops_on_sigterm(tmp_path: Path) -> None:
             stderr=subprocess.PIPE,
             text=True,
         )
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            try:
-                if _stats(http_port).get("delivered", 0) >= 20:
-                    break
-            except OSError:
-                pass
-            time.sleep(0.1)
+        _wait(lambda: _stats(http_port).get("delivered", 0) >= 20, 30)
         assert _stats(http_port)["submits"] == 20
         worker.send_signal(signal.SIGTERM)
         _, err = worker.communicate(timeout=30)
@@ -125,40 +76,12 @@ def test_killed_worker_loses_nothing(tmp_path: Path) -> None:
     back once its lease runs out, and every message reaches a final status."""
     db_url = f"sqlite:///{tmp_path / 'k.db'}"
     smpp_port, http_port = free_port(), free_port()
-    sim = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "jooksms",
-            "smsc-sim",
-            "--port",
-            str(smpp_port),
-            "--http-port",
-            str(http_port),
-            "--receipt-delay",
-            "0.05",
-            "--response-delay",
-            "0.2",
-        ],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
+    sim = _simulator(smpp_port, http_port, "--response-delay", "0.2")
     workers: list[subprocess.Popen[str]] = []
     env = {**os.environ, "JOOKSMS_DATABASE_URL": db_url, "JOOKSMS_LEASE_SECONDS": "2"}
     try:
-        account = json.loads(
-            _jooksms(db_url, "account", "create", "--name", "K", "--number", "+50760000002")
-        )
-        _jooksms(
-            db_url,
-            "connector",
-            "add",
-            "--name",
-            "sim",
-            "--url",
-            f"smpp://jooksms:secret@127.0.0.1:{smpp_port}?window=8",
-        )
-        _accept(db_url, account["id"], 200)
+        account_id = _account_with_connector(db_url, "+50760000002", smpp_port, "?window=8")
+        _accept(db_url, account_id, 200)
         start = [sys.executable, "-m", "jooksms", "worker"]
         workers.append(subprocess.Popen(start, env=env, stderr=subprocess.DEVNULL, text=True))
         _wait(lambda: _stats(http_port).get("submits", 0) >= 20, 30)
@@ -177,6 +100,36 @@ def test_killed_worker_loses_nothing(tmp_path: Path) -> None:
             if proc.poll() is None:
                 proc.kill()
             proc.communicate()
+
+
+def _simulator(
+    smpp_port: int, http_port: int, *extra: str, log: int = subprocess.DEVNULL
+) -> subprocess.Popen[str]:
+    return subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "jooksms",
+            "smsc-sim",
+            "--port",
+            str(smpp_port),
+            "--http-port",
+            str(http_port),
+            "--receipt-delay",
+            "0.05",
+            *extra,
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=log,
+        text=True,
+    )
+
+
+def _account_with_connector(db_url: str, number: str, smpp_port: int, query: str = "") -> int:
+    created = _jooksms(db_url, "account", "create", "--name", "W", "--number", number)
+    url = f"smpp://jooksms:secret@127.0.0.1:{smpp_port}{query}"
+    _jooksms(db_url, "connector", "add", "--name", "sim", "--url", url)
+    return int(json.loads(created)["id"])
 
 
 def _accept(db_url: str, account_id: int, count: int) -> None:
