@@ -8,7 +8,6 @@ import logging
 import signal
 from collections.abc import Awaitable, Callable
 from dataclasses import asdict
-from datetime import timedelta
 from typing import Annotated, Any, TypeVar
 
 import typer
@@ -204,7 +203,7 @@ def worker() -> None:
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, stop.set)
         try:
-            config = WorkerConfig(lease=timedelta(seconds=settings.lease_seconds))
+            config = WorkerConfig.from_settings(settings)
             await run_delivery(db, stop, simulator_if_unconfigured=False, config=config)
         finally:
             await db.dispose()

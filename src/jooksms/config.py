@@ -38,6 +38,9 @@ class Settings(BaseSettings):
     #: Seconds a worker holds the messages it claimed; a worker that dies lets them go
     #: back to the queue after this long.
     lease_seconds: Annotated[int, Field(ge=2, le=86_400)] = 120
+    #: Messages a worker may have submitted and not yet stored: the most a worker
+    #: that crashes can send twice.
+    in_flight: Annotated[int, Field(ge=1, le=100_000)] = 256
 
     @field_validator("database_url")
     @classmethod

@@ -22,6 +22,7 @@ from jooksms.api.routes import account, contacts, sms
 from jooksms.config import Settings
 from jooksms.db.engine import Database
 from jooksms.delivery.runner import run_delivery
+from jooksms.delivery.worker import WorkerConfig
 from jooksms.errors import JookSMSError, NotFound, ValidationFailed
 from jooksms.services.auth import TokenAuthority
 from jooksms.services.intake import Intake
@@ -57,7 +58,13 @@ def create_app(
         stop = asyncio.Event()
         sender = (
             asyncio.create_task(
-                run_delivery(database, stop, simulator_if_unconfigured=True), name="delivery"
+                run_delivery(
+                    database,
+                    stop,
+                    simulator_if_unconfigured=True,
+                    config=WorkerConfig.from_settings(settings),
+                ),
+                name="delivery",
             )
             if delivery
             else None

@@ -27,6 +27,7 @@ from sqlalchemy.orm import Session
 from sqlalchemy.pool import NullPool
 
 from jooksms.config import Settings
+from jooksms.db.wakeups import Wakeups
 
 T = TypeVar("T")
 _PRAGMAS = (
@@ -57,6 +58,7 @@ class Database:
         self._reader = async_sessionmaker(self.read_engine, expire_on_commit=False)
         self._writer = async_sessionmaker(self.write_engine, expire_on_commit=False)
         self._write_lock = asyncio.Lock() if self.is_sqlite else None
+        self.wakeups = Wakeups()
 
     @classmethod
     def from_settings(cls, settings: Settings) -> Database:

@@ -7,6 +7,7 @@ from datetime import datetime
 
 from sqlalchemy import (
     BigInteger,
+    Boolean,
     Float,
     ForeignKey,
     Index,
@@ -213,6 +214,35 @@ class MessagePart(Base):
     carrier_id: Mapped[str] = mapped_column(String(65))
     seq: Mapped[int] = mapped_column(SmallInteger)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class PendingReceipt(Base):
+    """A carrier's final word on a part whose carrier id is not stored yet.
+
+    Carriers may answer the receipt before the submit response, and with several
+    workers the receipt can reach one worker while another still holds the submit
+    result. Keeping it here, not in a worker's memory, means a crash loses nothing:
+    whoever stores the part, or the next sweep, applies it (``delivery.queue``)."""
+
+    __tablename__ = "pending_receipts"
+
+    connector: Mapped[str] = mapped_column(String(64), primary_key=True)
+    carrier_id: Mapped[str] = mapped_column(String(65), primary_key=True)
+    delivered: Mapped[bool] = mapped_column(Boolean)
+    error_code: Mapped[str | None] = mapped_column(String(32))
+    received_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class ConnectorBucket(Base):
+    """A connector's shared token bucket: every worker takes its sending allowance
+    from this row, so a connector's rate holds however many workers there are."""
+
+    __tablename__ = "connector_buckets"
+
+    connector: Mapped[str] = mapped_column(String(64), primary_key=True)
+    tokens: Mapped[float] = mapped_column(Float)
+    #: Seconds since the epoch when ``tokens`` was last refilled.
+    refilled: Mapped[float] = mapped_column(Float)
 
 
 class Connector(Base):

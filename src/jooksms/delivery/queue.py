@@ -14,19 +14,33 @@ them back in the queue.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, cast
 
-from sqlalchemy import ColumnElement, Table, and_, bindparam, insert, literal_column, select, update
+from sqlalchemy import (
+    ColumnElement,
+    Table,
+    and_,
+    bindparam,
+    delete,
+    insert,
+    literal_column,
+    select,
+    tuple_,
+    update,
+)
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
-from jooksms.db.models import Message, MessagePart
+from jooksms.db.models import Message, MessagePart, PendingReceipt
 from jooksms.domain.status import CLAIMABLE, Status, sources_of
 
 MESSAGES = cast(Table, Message.__table__)
 PARTS = cast(Table, MessagePart.__table__)
+PENDING = cast(Table, PendingReceipt.__table__)
 
 
 @dataclass(frozen=True, slots=True)
@@ -38,6 +52,7 @@ class Claimed:
     content: str
     attempts: int
     created_at: datetime
+    segments: int
 
 
 @dataclass(frozen=True, slots=True)
@@ -99,11 +114,37 @@ def claim_due(session: Session, *, now: datetime, limit: int, lease: timedelta) 
             MESSAGES.c.content,
             MESSAGES.c.attempts,
             MESSAGES.c.created_at,
+            MESSAGES.c.segments,
         )
     )
     claimed = [Claimed(*row) for row in rows]
     claimed.sort(key=lambda c: c.id)  # RETURNING promises no order
     return claimed
+
+
+def next_due(session: Session) -> datetime | None:
+    """When the next queued or scheduled message is due (the first entry of the
+    partial index ``ix_messages_due``)."""
+    return session.execute(
+        select(MESSAGES.c.send_at)
+        .where(_status_in(CLAIMABLE))
+        .order_by(MESSAGES.c.send_at)
+        .limit(1)
+    ).scalar()
+
+
+def release(session: Session, ids: Sequence[int], *, now: datetime) -> None:
+    """Give back claimed messages that were never sent (a worker stopping): they are
+    due again at once, and the claim does not count as an attempt."""
+    if not ids:
+        return
+    _move(
+        session,
+        Status.QUEUED,
+        [{"mid": mid} for mid in ids],
+        now=now,
+        extra={"send_at": now, "lease_until": None, "attempts": MESSAGES.c.attempts - 1},
+    )
 
 
 def reclaim_expired(session: Session, *, now: datetime) -> int:
@@ -147,6 +188,8 @@ def record_sent(session: Session, sent: Sequence[Sent], *, now: datetime) -> Non
     ]
     if parts:
         session.execute(insert(PARTS), parts)
+        # Receipts that came before this submit result was stored.
+        match_pending(session, now=now, keys={(p["connector"], p["carrier_id"]) for p in parts})
 
 
 def record_failed(session: Session, failed: Sequence[Failed], *, now: datetime) -> None:
@@ -189,7 +232,9 @@ def retry_later(session: Session, retries: Sequence[Retry], *, now: datetime) ->
 def record_outcomes(
     session: Session, outcomes: Sequence[Outcome], *, now: datetime
 ) -> list[Outcome]:
-    """Apply receipts to their messages; return those whose part is not known (yet).
+    """Apply receipts to their messages. A receipt whose part is not stored yet is
+    kept in ``pending_receipts`` and applied when the part is (``match_pending``);
+    returns those, for counting.
 
     A message is delivered when a receipt says so for any of its parts, and failed
     when one says a part was not delivered: the handset cannot read half a message.
@@ -197,13 +242,90 @@ def record_outcomes(
     if not outcomes:
         return []
     owner = _owners(session, {(o.connector, o.carrier_id) for o in outcomes})
-    failed = [o for o in outcomes if not o.delivered and (o.connector, o.carrier_id) in owner]
-    delivered = [o for o in outcomes if o.delivered and (o.connector, o.carrier_id) in owner]
+    _apply(
+        session,
+        [
+            (owner[o.connector, o.carrier_id], o)
+            for o in outcomes
+            if (o.connector, o.carrier_id) in owner
+        ],
+        now=now,
+    )
+    unmatched = [o for o in outcomes if (o.connector, o.carrier_id) not in owner]
+    _keep_pending(session, unmatched, now=now)
+    return unmatched
+
+
+def match_pending(
+    session: Session, *, now: datetime, keys: Collection[tuple[str, str]] | None = None
+) -> int:
+    """Apply the kept receipts whose part is now stored (only those of ``keys`` when
+    given); returns how many were applied."""
+    query = select(
+        PENDING.c.connector,
+        PENDING.c.carrier_id,
+        PENDING.c.delivered,
+        PENDING.c.error_code,
+        PARTS.c.message_id,
+    ).join(
+        PARTS,
+        and_(PARTS.c.connector == PENDING.c.connector, PARTS.c.carrier_id == PENDING.c.carrier_id),
+    )
+    if keys is not None:
+        if not keys:
+            return 0
+        query = query.where(tuple_(PENDING.c.connector, PENDING.c.carrier_id).in_(list(keys)))
+    rows = session.execute(query).all()
+    if not rows:
+        return 0
+    _apply(
+        session, [(mid, Outcome(c, cid, bool(d), code)) for c, cid, d, code, mid in rows], now=now
+    )
+    session.execute(
+        delete(PENDING).where(
+            PENDING.c.connector == bindparam("c"), PENDING.c.carrier_id == bindparam("cid")
+        ),
+        [{"c": c, "cid": cid} for c, cid, *_ in rows],
+    )
+    return len(rows)
+
+
+def drop_stale_pending(session: Session, *, older_than: datetime) -> int:
+    """Forget kept receipts that never found their part (another system's messages,
+    or parts lost before they were stored); returns how many."""
+    result = session.execute(delete(PENDING).where(PENDING.c.received_at < older_than))
+    return int(getattr(result, "rowcount", 0) or 0)
+
+
+def _keep_pending(session: Session, outcomes: Sequence[Outcome], *, now: datetime) -> None:
+    if not outcomes:
+        return
+    dialect = session.get_bind().dialect.name
+    insert_ = pg_insert if dialect == "postgresql" else sqlite_insert
+    # A carrier may repeat a receipt: the first one kept wins.
+    session.execute(
+        insert_(PENDING).on_conflict_do_nothing(),
+        [
+            {
+                "connector": o.connector,
+                "carrier_id": o.carrier_id,
+                "delivered": o.delivered,
+                "error_code": o.error_code,
+                "received_at": now,
+            }
+            for o in outcomes
+        ],
+    )
+
+
+def _apply(session: Session, matched: Sequence[tuple[int, Outcome]], *, now: datetime) -> None:
+    failed = [(mid, o) for mid, o in matched if not o.delivered]
+    delivered = [mid for mid, o in matched if o.delivered]
     if failed:
         _move(
             session,
             Status.FAILED,
-            [{"mid": owner[(o.connector, o.carrier_id)], "code": o.error_code} for o in failed],
+            [{"mid": mid, "code": o.error_code} for mid, o in failed],
             now=now,
             extra={
                 "failed_at": now,
@@ -216,11 +338,10 @@ def record_outcomes(
         _move(
             session,
             Status.DELIVERED,
-            [{"mid": owner[(o.connector, o.carrier_id)]} for o in delivered],
+            [{"mid": mid} for mid in delivered],
             now=now,
             extra={"delivered_at": now, "lease_until": None},
         )
-    return [o for o in outcomes if (o.connector, o.carrier_id) not in owner]
 
 
 def _owners(session: Session, keys: set[tuple[str, str]]) -> dict[tuple[str, str], int]:

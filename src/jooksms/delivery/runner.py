@@ -9,6 +9,7 @@ import logging
 from contextlib import AsyncExitStack
 
 from jooksms.db.engine import Database
+from jooksms.delivery.buckets import configured_rates
 from jooksms.delivery.routing import Route, RoutingTable
 from jooksms.delivery.worker import Worker, WorkerConfig
 from jooksms.services import connectors
@@ -50,6 +51,7 @@ async def _build(
 ) -> tuple[Worker, dict[str, Transport]]:
     async with db.read() as session:
         table = await connectors.routing_table(session)
+        rates = await configured_rates(session)
     if not table.routes and not simulator_if_unconfigured:
         raise NoConnectors("no connector is configured: add one with `jooksms connector add`")
     # The worker is made first: the transports are built with its receipt and
@@ -58,7 +60,7 @@ async def _build(
     embedded = not table.routes
     if embedded:
         table = RoutingTable([Route(SIMULATOR)])
-    worker = Worker(db, transports, table, config)
+    worker = Worker(db, transports, table, config, rates=rates)
     if not embedded:
         async with db.read() as session:
             transports.update(

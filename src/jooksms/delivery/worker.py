@@ -1,18 +1,22 @@
 """The delivery worker: claims due messages, hands each to the connector its route
 names, and stores what the carriers answer, all in batches.
 
-One loop claims a batch (a lease, see ``delivery.queue``), submits every message of
-it at once (each transport keeps its own window of outstanding requests), and writes
-the results of the whole batch in one transaction. Receipts arrive on their own
-schedule: they are gathered for a few milliseconds and written together; a receipt
-whose message is not stored as sent yet (carriers may answer the receipt before the
-submit response) is kept and tried again for a while.
+Three tasks share the work. The claimer takes due messages in batches (a lease, see
+``delivery.queue``) whenever fewer than a batch are in hand, and starts a delivery
+for each; every transport keeps its own window of outstanding requests. The storer
+writes results as they come, a few milliseconds' worth per transaction. The receipt
+writer does the same for delivery receipts and incoming SMS.
+
+Crash safety: a message is submitted only while fewer than ``in_flight`` messages
+are submitted but not yet stored. A worker killed at any moment has therefore sent
+at most ``in_flight`` messages whose results are lost; those are claimed again once
+their lease runs out, and can reach the handset twice. Everything else it held was
+never submitted and is simply sent later.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
@@ -21,9 +25,11 @@ from datetime import datetime, timedelta
 
 from sqlalchemy.orm import Session
 
+from jooksms.config import Settings
 from jooksms.db.engine import Database
 from jooksms.db.types import utcnow
 from jooksms.delivery import queue
+from jooksms.delivery.buckets import SharedBuckets
 from jooksms.delivery.queue import Claimed, Failed, Outcome, Retry, Sent
 from jooksms.delivery.routing import NoRoute, RoutingTable
 from jooksms.domain.retry import RetryPolicy
@@ -34,18 +40,35 @@ from jooksms.transports.smpp.receipt import Receipt, ReceiptState, message_id_ke
 
 log = logging.getLogger(__name__)
 
+Result = tuple[str, SubmitResult] | NoRoute
+
 
 @dataclass(frozen=True, slots=True)
 class WorkerConfig:
+    #: Messages claimed at a time; a new claim starts when fewer are in hand.
     batch: int = 500
+    #: At most this many messages submitted and not yet stored: the most a crash
+    #: can send twice.
+    in_flight: int = 256
     lease: timedelta = timedelta(minutes=2)
-    #: How long to sleep when the queue is empty.
-    idle_poll: float = 0.2
+    #: The longest sleep when nothing is due. Wake-ups (LISTEN/NOTIFY, or the API in
+    #: the same process) and the next scheduled time cut it short.
+    idle_poll: float = 0.5
+    #: How long results gather before they are written together.
+    store_linger: float = 0.002
     #: How long receipts gather before they are written together.
     receipt_linger: float = 0.005
-    #: How long a receipt for an unknown carrier id is kept and retried.
-    orphan_ttl: float = 120.0
+    #: How often expired leases are reclaimed and kept receipts matched again.
+    sweep_every: float = 1.0
+    #: How long a receipt for an unknown carrier id is kept.
+    pending_ttl: timedelta = timedelta(days=2)
+    #: On stop, how long to wait for the messages already submitted.
+    stop_timeout: float = 10.0
     retry: RetryPolicy = field(default_factory=RetryPolicy)
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> WorkerConfig:
+        return cls(lease=timedelta(seconds=settings.lease_seconds), in_flight=settings.in_flight)
 
 
 class Worker:
@@ -56,6 +79,7 @@ class Worker:
         routing: RoutingTable,
         config: WorkerConfig | None = None,
         *,
+        rates: Mapping[str, float] | None = None,
         clock: Callable[[], datetime] = utcnow,
     ) -> None:
         self._db = db
@@ -63,42 +87,109 @@ class Worker:
         self._routing = routing
         self._config = config or WorkerConfig()
         self._clock = clock
-        self._receipts: list[tuple[Outcome, float]] = []
+        self._buckets = SharedBuckets(db, rates or {})
+        self._slots = asyncio.Semaphore(self._config.in_flight)
+        #: Claimed and not yet stored.
+        self._held: dict[int, Claimed] = {}
+        self._deliveries: set[asyncio.Task[None]] = set()
+        self._results: list[tuple[Claimed, Result]] = []
+        self._results_wake = asyncio.Event()
+        self._room = asyncio.Event()
+        self._next_sweep = 0.0
+        self._stopping = False
+        self._receipts: list[Outcome] = []
         self._inbound: list[Inbound] = []
         self._receipt_wake = asyncio.Event()
         #: Incoming SMS to numbers no account owns: logged and counted, not stored.
         self.unowned_incoming = 0
+        self.receipts_matched = 0
+        self.receipts_pending = 0
 
-    # -- sending ---------------------------------------------------------------------
+    # -- the loop --------------------------------------------------------------------
 
     async def run(self, stop: asyncio.Event) -> None:
-        """Deliver until ``stop`` is set, then finish the batch in hand and return."""
-        receipts = asyncio.create_task(self._write_receipts(stop), name="jooksms-receipts")
+        """Deliver until ``stop`` is set. Then stop claiming, wait (at most
+        ``stop_timeout``) for what was submitted, store it, and put what was never
+        sent back in the queue."""
+        finished = asyncio.Event()
+        storer = asyncio.create_task(self._store_results(finished), name="jooksms-results")
+        receipts = asyncio.create_task(self._write_receipts(finished), name="jooksms-receipts")
         try:
-            while not stop.is_set():
-                if await self.run_once() == 0:
-                    with contextlib.suppress(TimeoutError):
-                        await asyncio.wait_for(stop.wait(), self._config.idle_poll)
+            async with self._db.wakeups.listen(self._db.write_engine):
+                await self._claim_until(stop)
         finally:
-            stop.set()
-            await receipts
+            self._stopping = True
+            await self._drain()
+            finished.set()
+            self._results_wake.set()
+            self._receipt_wake.set()
+            await asyncio.gather(storer, receipts)
+            await self._release_unsent()
 
     async def run_once(self) -> int:
         """Claim one batch, send it, store the outcome; return how many were claimed."""
-        now = self._clock()
-        config = self._config
-
-        def claim(session: Session) -> list[Claimed]:
-            queue.reclaim_expired(session, now=now)
-            return queue.claim_due(session, now=now, limit=config.batch, lease=config.lease)
-
-        claimed = await self._db.run_write(claim)
+        claimed, _ = await self._claim()
         if claimed:
             results = await asyncio.gather(*(self._send(m) for m in claimed))
-            await self._store(claimed, results)
+            await self._store(list(zip(claimed, results, strict=True)))
         return len(claimed)
 
-    async def _send(self, message: Claimed) -> tuple[str, SubmitResult] | NoRoute:
+    async def _claim_until(self, stop: asyncio.Event) -> None:
+        while not stop.is_set():
+            if len(self._held) >= self._config.batch:
+                self._room.clear()
+                await _first(self._room.wait(), stop.wait())
+                continue
+            claimed, next_due = await self._claim()
+            for message in claimed:
+                self._held[message.id] = message
+                task = asyncio.create_task(self._deliver(message))
+                self._deliveries.add(task)
+                task.add_done_callback(self._deliveries.discard)
+            if len(claimed) < self._config.batch:
+                await _first(self._db.wakeups.wait(self._idle_for(next_due)), stop.wait())
+
+    def _idle_for(self, next_due: datetime | None) -> float:
+        poll = self._config.idle_poll
+        if next_due is None:
+            return poll
+        return min(poll, max(0.0, (next_due - self._clock()).total_seconds()))
+
+    async def _claim(self) -> tuple[list[Claimed], datetime | None]:
+        now = self._clock()
+        config = self._config
+        sweep = time.monotonic() >= self._next_sweep
+        if sweep:
+            self._next_sweep = time.monotonic() + config.sweep_every
+
+        def claim(session: Session) -> tuple[list[Claimed], datetime | None]:
+            if sweep:
+                queue.reclaim_expired(session, now=now)
+                self.receipts_matched += queue.match_pending(session, now=now)
+                queue.drop_stale_pending(session, older_than=now - config.pending_ttl)
+            claimed = queue.claim_due(session, now=now, limit=config.batch, lease=config.lease)
+            if len(claimed) == config.batch:
+                return claimed, now
+            return claimed, queue.next_due(session)
+
+        return await self._db.run_write(claim)
+
+    # -- sending ---------------------------------------------------------------------
+
+    async def _deliver(self, message: Claimed) -> None:
+        await self._slots.acquire()  # released by the storer, once the result is stored
+        if self._stopping:  # never submitted: given back to the queue at the end
+            self._slots.release()
+            return
+        try:
+            result = await self._send(message)
+        except BaseException:
+            self._slots.release()
+            raise
+        self._results.append((message, result))
+        self._results_wake.set()
+
+    async def _send(self, message: Claimed) -> Result:
         try:
             route = self._routing.pick(
                 account_id=message.account_id,
@@ -107,18 +198,67 @@ class Worker:
             )
         except NoRoute as exc:
             return exc
+        await self._buckets.acquire(route.connector, message.segments)
         transport = self._transports[route.connector]
         outgoing = OutgoingSms(message.id, message.from_number, message.number, message.content)
         return route.connector, await transport.submit(outgoing)
 
-    async def _store(
-        self, claimed: Sequence[Claimed], results: Sequence[tuple[str, SubmitResult] | NoRoute]
+    async def _drain(self) -> None:
+        if self._deliveries:
+            _, late = await asyncio.wait(self._deliveries, timeout=self._config.stop_timeout)
+            for task in late:
+                task.cancel()
+            await asyncio.gather(*late, return_exceptions=True)
+
+    async def _release_unsent(self) -> None:
+        """Put back in the queue what was claimed but never answered."""
+        if not self._held:
+            return
+        ids, now = list(self._held), self._clock()
+        await self._db.run_write(lambda session: queue.release(session, ids, now=now))
+        log.info("%d claimed messages left unsent, back in the queue", len(ids))
+        self._held.clear()
+
+    # -- storing results -------------------------------------------------------------
+
+    async def _store_results(self, finished: asyncio.Event) -> None:
+        while True:
+            await self._results_wake.wait()
+            self._results_wake.clear()
+            if len(self._results) < self._config.in_flight // 2 and not finished.is_set():
+                await asyncio.sleep(self._config.store_linger)
+            results, self._results = self._results, []
+            if results:
+                await self._store_retrying(results, finished)
+            if finished.is_set() and not self._results:
+                return
+
+    async def _store_retrying(
+        self, results: list[tuple[Claimed, Result]], finished: asyncio.Event
     ) -> None:
+        """Store, and try again while the database is unreachable: the results are
+        what keeps these messages from being sent twice."""
+        while True:
+            try:
+                await self._store(results)
+                break
+            except Exception:
+                log.exception("storing %d delivery results failed; retrying", len(results))
+                if finished.is_set():
+                    return  # the lease brings them back; they may be sent twice
+                await asyncio.sleep(1.0)
+        for message, _ in results:
+            self._held.pop(message.id, None)
+            self._slots.release()
+        if len(self._held) < self._config.batch:
+            self._room.set()
+
+    async def _store(self, results: Sequence[tuple[Claimed, Result]]) -> None:
         now = self._clock()
         sent: list[Sent] = []
         failed: list[Failed] = []
         retries: list[Retry] = []
-        for message, result in zip(claimed, results, strict=True):
+        for message, result in results:
             if isinstance(result, NoRoute):
                 failed.append(Failed(message.id, "no_route", str(result)))
                 continue
@@ -135,7 +275,6 @@ class Worker:
             queue.retry_later(session, retries, now=now)
 
         await self._db.run_write(store)
-        self._receipt_wake.set()  # receipts that came early may match now
 
     def _sort_failure(
         self,
@@ -168,13 +307,14 @@ class Worker:
         async def on_receipt(receipt: Receipt) -> None:
             if not receipt.state.is_final:
                 return
-            outcome = Outcome(
-                connector,
-                message_id_key(receipt.message_id),
-                delivered=receipt.state is ReceiptState.DELIVRD,
-                error_code=receipt.error_code,
+            self._receipts.append(
+                Outcome(
+                    connector,
+                    message_id_key(receipt.message_id),
+                    delivered=receipt.state is ReceiptState.DELIVRD,
+                    error_code=receipt.error_code,
+                )
             )
-            self._receipts.append((outcome, time.monotonic()))
             self._receipt_wake.set()
 
         return on_receipt
@@ -188,47 +328,63 @@ class Worker:
 
         return on_incoming
 
-    async def _write_receipts(self, stop: asyncio.Event) -> None:
-        while not (stop.is_set() and not self._receipts):
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._receipt_wake.wait(), 1.0)
+    async def _write_receipts(self, finished: asyncio.Event) -> None:
+        while True:
+            await self._receipt_wake.wait()
             self._receipt_wake.clear()
-            await asyncio.sleep(self._config.receipt_linger)
-            await self.flush_receipts()
-            if stop.is_set():
+            if not finished.is_set():
+                await asyncio.sleep(self._config.receipt_linger)
+            try:
+                await self.flush_receipts()
+            except Exception:  # the carrier does not resend: keep them for a retry
+                log.exception("storing receipts failed; retrying")
+                if finished.is_set():
+                    return
+                await asyncio.sleep(1.0)
+                self._receipt_wake.set()
+            if finished.is_set() and not (self._receipts or self._inbound):
                 return
 
     async def flush_receipts(self) -> None:
-        """Write the receipts and incoming SMS gathered so far; keep unmatched receipts
-        for a later try."""
+        """Write the receipts and incoming SMS gathered so far. A receipt whose part
+        is not stored yet is kept in the database and applied when the part is."""
         await self._store_inbound()
         pending, self._receipts = self._receipts, []
         if not pending:
             return
         now = self._clock()
-        first_seen = {(o.connector, o.carrier_id): seen for o, seen in pending}
-        unmatched = await self._db.run_write(
-            lambda session: queue.record_outcomes(session, [o for o, _ in pending], now=now)
-        )
-        deadline = time.monotonic() - self._config.orphan_ttl
-        for outcome in unmatched:
-            seen = first_seen[(outcome.connector, outcome.carrier_id)]
-            if seen > deadline:
-                self._receipts.append((outcome, seen))
-            else:
-                log.warning(
-                    "receipt for unknown message %s on %s dropped",
-                    outcome.carrier_id,
-                    outcome.connector,
-                )
+        try:
+            unmatched = await self._db.run_write(
+                lambda session: queue.record_outcomes(session, pending, now=now)
+            )
+        except BaseException:
+            self._receipts[:0] = pending
+            raise
+        self.receipts_matched += len(pending) - len(unmatched)
+        self.receipts_pending += len(unmatched)
 
     async def _store_inbound(self) -> None:
         inbound, self._inbound = self._inbound, []
         if not inbound:
             return
-        _, unowned = await self._db.run_write(
-            lambda session: messages.receive_batch(session, inbound)
-        )
+        try:
+            _, unowned = await self._db.run_write(
+                lambda session: messages.receive_batch(session, inbound)
+            )
+        except BaseException:
+            self._inbound[:0] = inbound
+            raise
         for sms in unowned:
             log.warning("incoming SMS to %s, a number no account owns", sms.destination)
         self.unowned_incoming += len(unowned)
+
+
+async def _first(*waits: Awaitable[object]) -> None:
+    """Wait until any of ``waits`` is done; cancel the others."""
+    tasks = [asyncio.ensure_future(w) for w in waits]
+    try:
+        await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)

@@ -16,7 +16,10 @@ import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from sqlalchemy.orm import Session
+
 from jooksms.db.engine import Database
+from jooksms.db.wakeups import notify_sql
 from jooksms.errors import JookSMSError
 from jooksms.services import messages
 from jooksms.services.messages import Accepted, AcceptJob
@@ -109,7 +112,15 @@ class Intake:
 
     async def _commit(self, batch: Sequence[_Waiting]) -> list[Accepted | JookSMSError]:
         jobs = [w.job for w in batch]
-        return await self._db.run_write(lambda session: messages.accept_batch(session, jobs))
+
+        def accept(session: Session) -> list[Accepted | JookSMSError]:
+            accepted = messages.accept_batch(session, jobs)
+            notify_sql(session)
+            return accepted
+
+        accepted = await self._db.run_write(accept)
+        self._db.wakeups.set()
+        return accepted
 
 
 def _settle(future: asyncio.Future[Accepted], result: Accepted | BaseException) -> None:

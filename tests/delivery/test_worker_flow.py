@@ -1,0 +1,197 @@
+"""The running worker: how much it risks in flight, how it stops, and how fast it
+wakes for new and scheduled messages. On SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from datetime import UTC, datetime, timedelta
+
+from sqlalchemy import select
+
+from jooksms.db.engine import Database
+from jooksms.delivery.routing import Route, RoutingTable
+from jooksms.delivery.worker import Worker, WorkerConfig
+from jooksms.domain.encoding import analyse
+from jooksms.services.intake import Intake
+from jooksms.services.messages import MESSAGES, AcceptJob, MessageDraft
+from jooksms.transports.base import OutgoingSms, SubmitResult
+from jooksms.transports.smpp.receipt import Receipt, ReceiptState
+from tests.delivery.test_queue import _account_with_messages, _only_these_due, _status
+from tests.delivery.test_worker import ScriptedTransport, ok
+
+
+class GatedTransport:
+    """Takes submits and answers none until the gate opens."""
+
+    def __init__(self) -> None:
+        self.gate = asyncio.Event()
+        self.sent: list[OutgoingSms] = []
+
+    async def start(self) -> None:
+        return None
+
+    async def submit(self, message: OutgoingSms) -> SubmitResult:
+        self.sent.append(message)
+        await self.gate.wait()
+        return ok(message)
+
+    async def stop(self, timeout: float = 10.0) -> None:
+        return None
+
+
+@asynccontextmanager
+async def running(worker: Worker) -> AsyncIterator[asyncio.Event]:
+    stop = asyncio.Event()
+    task = asyncio.create_task(worker.run(stop))
+    try:
+        yield stop
+    finally:
+        stop.set()
+        await asyncio.wait_for(task, 30)
+
+
+async def until(predicate: Callable[[], object], timeout: float = 10.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        result = predicate()
+        if asyncio.iscoroutine(result):
+            result = await result
+        if result:
+            return
+        await asyncio.sleep(0.01)
+    raise AssertionError("condition not reached in time")
+
+
+async def test_no_more_than_in_flight_are_submitted_unstored(db: Database) -> None:
+    _, ids = await _account_with_messages(db, 40)
+    await _only_these_due(db, ids)
+    transport = GatedTransport()
+    config = WorkerConfig(batch=40, in_flight=7, idle_poll=0.01)
+    worker = Worker(db, {"sim": transport}, RoutingTable([Route("sim")]), config)
+    async with running(worker):
+        await until(lambda: len(transport.sent) == 7)
+        await asyncio.sleep(0.2)  # time enough to submit more, if it would
+        assert len(transport.sent) == 7
+        transport.gate.set()
+        await until(lambda: _all_in(db, ids, "sent"))
+    assert sorted(m.id for m in transport.sent) == ids
+
+
+async def test_stop_waits_for_submitted_and_requeues_the_rest(db: Database) -> None:
+    _, ids = await _account_with_messages(db, 12)
+    await _only_these_due(db, ids)
+    transport = GatedTransport()
+    config = WorkerConfig(batch=12, in_flight=4, idle_poll=0.01, stop_timeout=5)
+    worker = Worker(db, {"sim": transport}, RoutingTable([Route("sim")]), config)
+    stop = asyncio.Event()
+    task = asyncio.create_task(worker.run(stop))
+    await until(lambda: len(transport.sent) == 4)
+    stop.set()
+    await asyncio.sleep(0.1)
+    assert not task.done()  # it waits for the four in flight
+    transport.gate.set()
+    await asyncio.wait_for(task, 10)
+    statuses = await _status(db, ids)
+    submitted = {m.id for m in transport.sent}
+    assert len(submitted) == 4
+    assert {statuses[i] for i in submitted} == {"sent"}
+    assert {statuses[i] for i in ids if i not in submitted} == {"queued"}
+    # Giving a message back does not count as an attempt.
+    async with db.read() as session:
+        attempts = set(
+            await session.scalars(
+                select(MESSAGES.c.attempts).where(
+                    MESSAGES.c.id.in_([i for i in ids if i not in submitted])
+                )
+            )
+        )
+    assert attempts == {0}
+
+
+async def test_stop_gives_up_waiting_after_the_timeout(db: Database) -> None:
+    _, ids = await _account_with_messages(db, 3)
+    await _only_these_due(db, ids)
+    transport = GatedTransport()  # never answers
+    config = WorkerConfig(idle_poll=0.01, stop_timeout=0.3)
+    worker = Worker(db, {"sim": transport}, RoutingTable([Route("sim")]), config)
+    stop = asyncio.Event()
+    task = asyncio.create_task(worker.run(stop))
+    await until(lambda: len(transport.sent) == 3)
+    started = time.monotonic()
+    stop.set()
+    await asyncio.wait_for(task, 10)
+    assert time.monotonic() - started < 3
+    assert set((await _status(db, ids)).values()) == {"queued"}
+
+
+async def test_new_messages_wake_the_worker_before_its_poll(db: Database) -> None:
+    """A worker that would poll only every 30 s still sends a new message at once:
+    on PostgreSQL the intake NOTIFYs from another engine, as another process would."""
+    account_id, old = await _account_with_messages(db, 1)
+    await _only_these_due(db, old)
+    transport = ScriptedTransport(ok)
+    worker = Worker(
+        db, {"sim": transport}, RoutingTable([Route("sim")]), WorkerConfig(idle_poll=30)
+    )
+    other = Database(db.url) if not db.is_sqlite else db
+    intake = Intake(other)
+    try:
+        async with running(worker):
+            await until(lambda: _all_in(db, old, "sent"))
+            await asyncio.sleep(0.2)  # the worker is now asleep on an empty queue
+            accepted = await intake.submit(
+                AcceptJob(account_id, None, [MessageDraft("+50768819519", "wake", analyse("wake"))])
+            )
+            started = time.monotonic()
+            await until(lambda: _all_in(db, accepted.ids, "sent"), timeout=5)
+            assert time.monotonic() - started < 5
+    finally:
+        await intake.close()
+        if other is not db:
+            await other.dispose()
+
+
+async def test_scheduled_message_leaves_within_a_second_of_its_time(db: Database) -> None:
+    due = datetime.now(UTC) + timedelta(seconds=1.5)
+    _, ids = await _account_with_messages(db, 1, scheduled_at=due)
+    await _only_these_due(db, ids)
+    transport = ScriptedTransport(ok)
+    worker = Worker(
+        db, {"sim": transport}, RoutingTable([Route("sim")]), WorkerConfig(idle_poll=30)
+    )
+    async with running(worker):
+        await until(lambda: _all_in(db, ids, "sent"), timeout=10)
+    async with db.read() as session:
+        sending_at = await session.scalar(
+            select(MESSAGES.c.sending_at).where(MESSAGES.c.id == ids[0])
+        )
+    assert sending_at is not None
+    assert due <= sending_at < due + timedelta(seconds=1)
+
+
+async def test_early_receipt_survives_the_worker_that_got_it(db: Database) -> None:
+    """The receipt reaches one worker, which dies; the worker that stores the part
+    (another process, later) still applies it."""
+    _, ids = await _account_with_messages(db, 1)
+    await _only_these_due(db, ids)
+    first = Worker(db, {}, RoutingTable([]))
+    await first.receipt_handler("sim")(Receipt(f"c{ids[0]}", ReceiptState.UNDELIV, "005"))
+    await first.flush_receipts()
+    assert first.receipts_pending == 1
+    del first
+    second = Worker(db, {"sim": ScriptedTransport(ok)}, RoutingTable([Route("sim")]))
+    await second.run_once()
+    async with db.read() as session:
+        row = (
+            await session.execute(
+                select(MESSAGES.c.status, MESSAGES.c.error_code).where(MESSAGES.c.id == ids[0])
+            )
+        ).one()
+    assert tuple(row) == ("failed", "005")
+
+
+async def _all_in(db: Database, ids: list[int], status: str) -> bool:
+    return set((await _status(db, ids)).values()) == {status}
