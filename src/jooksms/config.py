@@ -10,7 +10,7 @@ import logging
 from pathlib import Path
 from typing import Annotated
 
-from pydantic import Field, ValidationError, field_validator
+from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 DEFAULT_DATABASE_URL = "sqlite+aiosqlite:///./data/jooksms.db"
@@ -38,9 +38,13 @@ class Settings(BaseSettings):
     #: Seconds a worker holds the messages it claimed; a worker that dies lets them go
     #: back to the queue after this long.
     lease_seconds: Annotated[int, Field(ge=2, le=86_400)] = 120
+    #: When set, ``GET /metrics`` asks for ``Authorization: Bearer <this>``.
+    metrics_token: SecretStr | None = None
     #: Messages a worker may have submitted and not yet stored: the most a worker
     #: that crashes can send twice.
     in_flight: Annotated[int, Field(ge=1, le=100_000)] = 256
+    #: Messages a worker claims at a time.
+    batch: Annotated[int, Field(ge=1, le=100_000)] = 500
 
     @field_validator("database_url")
     @classmethod
@@ -49,6 +53,12 @@ class Settings(BaseSettings):
         if not value.startswith(("sqlite+aiosqlite://", "postgresql+asyncpg://")):
             raise ValueError("must be a sqlite:// or postgresql:// URL")
         return value
+
+    @field_validator("metrics_token", mode="before")
+    @classmethod
+    def _blank_is_unset(cls, value: object) -> object:
+        # ``JOOKSMS_METRICS_TOKEN=`` in an env file means no token, not an empty one.
+        return None if isinstance(value, str) and not value.strip() else value
 
     @field_validator("log_level")
     @classmethod

@@ -4,6 +4,7 @@ exit cleanly."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import signal
@@ -14,8 +15,12 @@ import urllib.request
 from pathlib import Path
 
 import pytest
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import create_async_engine
 
-from tests.integration.live import free_port
+from jooksms.config import load_settings
+from tests.conftest import POSTGRES_URL
+from tests.integration.live import free_port, throwaway_postgres
 
 pytestmark = pytest.mark.slow
 
@@ -109,6 +114,81 @@ def test_killed_worker_loses_nothing(tmp_path: Path) -> None:
             proc.communicate()
 
 
+@pytest.mark.skipif(not POSTGRES_URL, reason="JOOKSMS_TEST_POSTGRES_URL is not set")
+def test_two_workers_share_the_queue_and_send_each_message_once(tmp_path: Path) -> None:
+    """Two worker processes on one PostgreSQL queue: the SMSC receives exactly one
+    submit_sm per message, with both workers bound to it."""
+    assert POSTGRES_URL
+    count = 10_000
+    smpp_port, http_port = free_port(), free_port()
+    sim = _simulator(smpp_port, http_port)
+    workers: list[subprocess.Popen[str]] = []
+    try:
+        with throwaway_postgres(POSTGRES_URL) as db_url:
+            account_id = _account_with_connector(db_url, "+50760000003", smpp_port)
+            _accept(db_url, account_id, count)
+            env = {**os.environ, "JOOKSMS_DATABASE_URL": db_url}
+            start = [sys.executable, "-m", "jooksms", "worker"]
+            for _ in range(2):
+                workers.append(
+                    subprocess.Popen(start, env=env, stderr=subprocess.DEVNULL, text=True)
+                )
+            _wait(lambda: _open_messages(db_url) == 0, 120)
+            assert _status_counts(db_url) == {"delivered": count}
+            stats = _stats(http_port)
+            assert stats["submits"] == count
+            assert stats["binds"] == 2
+            for worker in workers:
+                worker.send_signal(signal.SIGTERM)
+                assert worker.wait(30) == 0
+    finally:
+        for proc in (*workers, sim):
+            if proc.poll() is None:
+                proc.kill()
+            proc.communicate()
+
+
+@pytest.mark.skipif(not POSTGRES_URL, reason="JOOKSMS_TEST_POSTGRES_URL is not set")
+def test_connector_rate_holds_across_two_workers(tmp_path: Path) -> None:
+    """Each worker alone could send at the connector's rate; together they must too."""
+    assert POSTGRES_URL
+    count, rate = 200, 50
+    smpp_port, http_port = free_port(), free_port()
+    sim = _simulator(smpp_port, http_port)
+    workers: list[subprocess.Popen[str]] = []
+    try:
+        with throwaway_postgres(POSTGRES_URL) as db_url:
+            account_id = _account_with_connector(
+                db_url, "+50760000004", smpp_port, "", "--rate", str(rate)
+            )
+            _accept(db_url, account_id, count)
+            # Small claims, so that both workers hold messages at once.
+            env = {**os.environ, "JOOKSMS_DATABASE_URL": db_url, "JOOKSMS_BATCH": "10"}
+            start = [sys.executable, "-m", "jooksms", "worker"]
+            for _ in range(2):
+                workers.append(
+                    subprocess.Popen(start, env=env, stderr=subprocess.DEVNULL, text=True)
+                )
+            _wait(lambda: _open_messages(db_url) == 0, 60)
+    finally:
+        for proc in workers:
+            if proc.poll() is None:
+                proc.kill()
+            proc.communicate()
+    try:
+        url = f"http://127.0.0.1:{http_port}/submits?to=50768819519&limit={count * 2}"
+        with urllib.request.urlopen(url, timeout=5) as r:
+            times = sorted(record["at"] for record in json.loads(r.read()))
+    finally:
+        sim.kill()
+        sim.communicate()
+    assert len(times) == count
+    allowance = rate // 10  # what each worker may hold (a tenth of a second's worth)
+    busiest = max(sum(1 for t in times[i:] if t < start + 1.0) for i, start in enumerate(times))
+    assert busiest <= rate + 2 * allowance + 1
+    assert times[-1] - times[0] >= (count - rate - 2 * allowance) / rate
+
+
 def _simulator(
     smpp_port: int, http_port: int, *extra: str, log: int = subprocess.DEVNULL
 ) -> subprocess.Popen[str]:
@@ -132,21 +212,24 @@ def _simulator(
     )
 
 
-def _account_with_connector(db_url: str, number: str, smpp_port: int, query: str = "") -> int:
+def _account_with_connector(
+    db_url: str, number: str, smpp_port: int, query: str = "", *options: str
+) -> int:
     created = _jooksms(db_url, "account", "create", "--name", "W", "--number", number)
     url = f"smpp://jooksms:secret@127.0.0.1:{smpp_port}{query}"
-    _jooksms(db_url, "connector", "add", "--name", "sim", "--url", url)
+    _jooksms(db_url, "connector", "add", "--name", "sim", "--url", url, *options)
     return int(json.loads(created)["id"])
 
 
 def _accept(db_url: str, account_id: int, count: int) -> None:
     script = (
         "import asyncio, sys\n"
+        "from jooksms.config import load_settings\n"
         "from jooksms.db.engine import Database\n"
         "from jooksms.domain.encoding import analyse\n"
         "from jooksms.services import messages\n"
         "async def main():\n"
-        "    db = Database(sys.argv[1].replace('sqlite:', 'sqlite+aiosqlite:'))\n"
+        "    db = Database(load_settings(database_url=sys.argv[1]).database_url)\n"
         "    async with db.write() as s:\n"
         "        await messages.accept(s, account_id=int(sys.argv[2]), from_number=None,\n"
         "            drafts=[messages.MessageDraft(to='+50768819519', body='hi',\n"
@@ -160,10 +243,18 @@ def _accept(db_url: str, account_id: int, count: int) -> None:
 
 
 def _status_counts(db_url: str) -> dict[str, int]:
-    import sqlite3
+    async def count() -> dict[str, int]:
+        engine = create_async_engine(load_settings(database_url=db_url).database_url)
+        try:
+            async with engine.connect() as conn:
+                rows = await conn.execute(
+                    text("SELECT status, count(*) FROM messages GROUP BY status")
+                )
+                return {status: n for status, n in rows}
+        finally:
+            await engine.dispose()
 
-    with sqlite3.connect(db_url.removeprefix("sqlite:///")) as conn:
-        return dict(conn.execute("SELECT status, count(*) FROM messages GROUP BY status"))
+    return asyncio.run(count())
 
 
 def _open_messages(db_url: str) -> int:

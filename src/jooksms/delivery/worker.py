@@ -68,7 +68,11 @@ class WorkerConfig:
 
     @classmethod
     def from_settings(cls, settings: Settings) -> WorkerConfig:
-        return cls(lease=timedelta(seconds=settings.lease_seconds), in_flight=settings.in_flight)
+        return cls(
+            batch=settings.batch,
+            in_flight=settings.in_flight,
+            lease=timedelta(seconds=settings.lease_seconds),
+        )
 
 
 class Worker:
