@@ -7,7 +7,7 @@ PYTHON ?= $(shell for p in python3.13 python3.12 python3.11 python3; do \
 	command -v $$p >/dev/null && $$p -c 'import sys; sys.exit(sys.version_info < (3, 11))' \
 	2>/dev/null && { echo $$p; break; }; done)
 
-.PHONY: run test install install-dev lint typecheck pytest bench clean
+.PHONY: run test install install-dev lint typecheck pytest bench clean system-packages
 
 $(BIN)/python:
 	@test -n "$(PYTHON)" || { echo "error: JookSMS needs Python 3.11 or newer on PATH" >&2; exit 1; }
@@ -30,7 +30,11 @@ run: install
 	$(BIN)/jooksms serve
 
 ## Lint, type-check and run the whole test suite.
-test: install-dev lint typecheck pytest
+test: system-packages install-dev lint typecheck pytest
+
+## The SMPP peers of the interop tests (Kannel, Net::SMPP), where root can install them.
+system-packages:
+	bash scripts/system-packages.sh
 
 lint: install-dev
 	$(BIN)/ruff check src tests $(wildcard bench)
