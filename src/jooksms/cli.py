@@ -7,6 +7,7 @@ import json
 import logging
 import signal
 from collections.abc import Awaitable, Callable
+from contextlib import AsyncExitStack
 from dataclasses import asdict
 from typing import Annotated, Any, TypeVar
 
@@ -185,11 +186,17 @@ def connector_remove(name: Annotated[str, typer.Argument(help="The connector's n
 
 
 @app.command()
-def worker() -> None:
+def worker(
+    metrics_port: Annotated[
+        int | None,
+        typer.Option(min=1, max=65535, help="Serve GET /metrics on this port (at JOOKSMS_HOST)."),
+    ] = None,
+) -> None:
     """Deliver messages (no HTTP): claim due messages and send them through the
     configured connectors until SIGTERM or SIGINT."""
     from jooksms.delivery.runner import NoConnectors, run_delivery
     from jooksms.delivery.worker import WorkerConfig
+    from jooksms.metrics import serve_metrics
 
     settings = _settings()
     logging.basicConfig(
@@ -204,7 +211,18 @@ def worker() -> None:
             loop.add_signal_handler(sig, stop.set)
         try:
             config = WorkerConfig.from_settings(settings)
-            await run_delivery(db, stop, simulator_if_unconfigured=False, config=config)
+            async with AsyncExitStack() as serving:
+                if metrics_port is not None:
+                    await serving.enter_async_context(
+                        serve_metrics(db, settings, port=metrics_port)
+                    )
+                await run_delivery(
+                    db,
+                    stop,
+                    simulator_if_unconfigured=False,
+                    config=config,
+                    public_url=settings.public_url,
+                )
         finally:
             await db.dispose()
 

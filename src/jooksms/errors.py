@@ -38,6 +38,14 @@ class InvalidClient(Unauthorized):
     code = "invalid_client"
 
 
+class Forbidden(JookSMSError):
+    """Authenticated otherwise, or not at all, but not allowed: a webhook whose
+    signature does not match."""
+
+    status_code = 403
+    code = "forbidden"
+
+
 class NotFound(JookSMSError):
     status_code = 404
     code = "not_found"

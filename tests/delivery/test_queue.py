@@ -120,7 +120,7 @@ async def test_expired_lease_puts_messages_back(db: Database) -> None:
 
 
 async def test_results_and_receipts_follow_the_transition_table(db: Database) -> None:
-    _, ids = await _account_with_messages(db, 4)
+    account, ids = await _account_with_messages(db, 4)
     await _only_these_due(db, ids)
     now = datetime.now(UTC)
     await db.run_write(lambda s: queue.claim_due(s, now=now, limit=100_000, lease=LEASE))
@@ -129,7 +129,12 @@ async def test_results_and_receipts_follow_the_transition_table(db: Database) ->
 
     def results(s):  # type: ignore[no-untyped-def]
         queue.record_sent(
-            s, [Sent(a, "sim", [f"{tag}-1"]), Sent(b, "sim", [f"{tag}-2", f"{tag}-3"])], now=now
+            s,
+            [
+                Sent(a, account, "sim", [f"{tag}-1"]),
+                Sent(b, account, "sim", [f"{tag}-2", f"{tag}-3"]),
+            ],
+            now=now,
         )
         queue.record_failed(s, [Failed(c, "0x0000000B", "invalid destination")], now=now)
         queue.retry_later(s, [Retry(d, _far_future(), "0x00000058", "throttled")], now=now)

@@ -175,3 +175,28 @@ async def test_incoming_sms_lands_in_the_owner_account(db: Database) -> None:
     assert [tuple(r) for r in rows] == [
         ("incoming", "received", "+50768819519", number, "Hola, ¿tienen citas mañana?")
     ]
+
+
+async def test_failure_keeps_the_carriers_own_error_code(db: Database) -> None:
+    _, ids = await _account_with_messages(db, 2)
+    await _only_these_due(db, ids)
+    twilio, smpp = ids
+
+    def script(message: OutgoingSms) -> SubmitResult:
+        if message.id == twilio:
+            failure = SubmitFailure("permanent", "bad To", 21211, carrier_code="21211")
+        else:
+            failure = SubmitFailure("permanent", "invalid destination", 0x0B)
+        return SubmitResult(message.id, (), failure)
+
+    worker = Worker(db, {"sim": ScriptedTransport(script)}, RoutingTable([Route("sim")]))
+    await worker.run_once()
+    async with db.read() as session:
+        codes = dict(
+            (
+                await session.execute(
+                    select(MESSAGES.c.id, MESSAGES.c.error_code).where(MESSAGES.c.id.in_(ids))
+                )
+            ).all()
+        )
+    assert codes == {twilio: "21211", smpp: "0x0000000B"}

@@ -18,7 +18,7 @@ from jooksms.api.deps import AppState
 from jooksms.api.envelopes import Json, error
 from jooksms.api.openapi_docs import component_schemas
 from jooksms.api.reference import reference_page
-from jooksms.api.routes import account, contacts, sms
+from jooksms.api.routes import account, contacts, metrics, sms, twilio
 from jooksms.config import Settings
 from jooksms.db.engine import Database
 from jooksms.delivery.runner import run_delivery
@@ -63,6 +63,7 @@ def create_app(
                     stop,
                     simulator_if_unconfigured=True,
                     config=WorkerConfig.from_settings(settings),
+                    public_url=settings.public_url,
                 ),
                 name="delivery",
             )
@@ -97,6 +98,8 @@ def create_app(
         intake=intake,
     )
     app.router.routes.extend(sms.FAST_ROUTES)
+    app.router.routes.extend(twilio.router.routes)  # Twilio's webhooks
+    app.router.routes.extend(metrics.router.routes)  # GET /metrics
     for router in (account.router, account.health_router, sms.router, contacts.router):
         # Adding the routes themselves, not the routers: FastAPI re-checks every
         # included router's routes on each request, a cost that grows with the API.

@@ -20,22 +20,29 @@ from datetime import datetime, timedelta
 from typing import Any, cast
 
 from sqlalchemy import (
+    BigInteger,
+    BindParameter,
     ColumnElement,
     Table,
     and_,
     bindparam,
     delete,
+    func,
     insert,
     literal_column,
     select,
+    text,
     tuple_,
     update,
 )
+from sqlalchemy import Text as TextType
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
 from jooksms.db.models import Message, MessagePart, PendingReceipt
+from jooksms.db.types import UTCDateTime
 from jooksms.domain.status import CLAIMABLE, Status, sources_of
 
 MESSAGES = cast(Table, Message.__table__)
@@ -58,6 +65,7 @@ class Claimed:
 @dataclass(frozen=True, slots=True)
 class Sent:
     message_id: int
+    account_id: int
     connector: str
     carrier_ids: Sequence[str]
 
@@ -167,17 +175,10 @@ def record_sent(session: Session, sent: Sequence[Sent], *, now: datetime) -> Non
         now=now,
         extra={"sent_at": now, "lease_until": None, "connector": bindparam("connector")},
     )
-    owners = dict(
-        session.execute(
-            select(MESSAGES.c.id, MESSAGES.c.account_id).where(
-                MESSAGES.c.id.in_({s.message_id for s in sent})
-            )
-        ).all()
-    )
     parts = [
         {
             "message_id": s.message_id,
-            "account_id": owners[s.message_id],
+            "account_id": s.account_id,
             "connector": s.connector,
             "carrier_id": carrier_id,
             "seq": seq,
@@ -186,10 +187,16 @@ def record_sent(session: Session, sent: Sequence[Sent], *, now: datetime) -> Non
         for s in sent
         for seq, carrier_id in enumerate(s.carrier_ids, start=1)
     ]
-    if parts:
+    if not parts:
+        return
+    if _is_postgres(session):
+        session.execute(_PG_INSERT_PARTS, {k: [p[k] for p in parts] for k in _PG_PART_ARRAYS})
+    else:
         session.execute(insert(PARTS), parts)
+    if session.execute(select(PENDING.c.connector).limit(1)).first() is not None:
         # Receipts that came before this submit result was stored.
-        match_pending(session, now=now, keys={(p["connector"], p["carrier_id"]) for p in parts})
+        keys = {(s.connector, carrier_id) for s in sent for carrier_id in s.carrier_ids}
+        match_pending(session, now=now, keys=keys)
 
 
 def record_failed(session: Session, failed: Sequence[Failed], *, now: datetime) -> None:
@@ -369,7 +376,14 @@ def _move(
     now: datetime,
     extra: dict[str, Any],
 ) -> None:
-    """Move each message to ``status`` where the transition table allows it."""
+    """Move each message to ``status`` where the transition table allows it.
+
+    ``params`` gives each message's id as ``mid`` and the values ``extra`` names with
+    ``bindparam``. PostgreSQL gets one UPDATE joined to the arrays of the values
+    (``unnest``): an executemany there would be one statement per message."""
+    if _is_postgres(session) and len(params) > 1:
+        _move_pg(session, status, params, now=now, extra=extra)
+        return
     session.execute(
         update(MESSAGES)
         .where(
@@ -381,6 +395,62 @@ def _move(
         .values(status=status.value, updated_at=now, **extra),
         params,
     )
+
+
+_PARAM_TYPES: dict[str, Any] = {
+    "mid": BigInteger(),
+    "connector": TextType(),
+    "code": TextType(),
+    "why": TextType(),
+    "at": UTCDateTime(),
+}
+
+
+def _move_pg(
+    session: Session,
+    status: Status,
+    params: list[dict[str, Any]],
+    *,
+    now: datetime,
+    extra: dict[str, Any],
+) -> None:
+    keys = list(params[0])
+    values = select(
+        *(
+            func.unnest(
+                bindparam(f"{key}_list", [p[key] for p in params], type_=ARRAY(_PARAM_TYPES[key]))
+            ).label(key)
+            for key in keys
+        )
+    ).subquery("v")
+    updates = {
+        column: values.c[value.key] if isinstance(value, BindParameter) else value
+        for column, value in extra.items()
+    }
+    session.execute(
+        update(MESSAGES)
+        .where(MESSAGES.c.id == values.c.mid, _status_in(sources_of(status)))
+        .values(status=status.value, updated_at=now, **updates)
+    )
+
+
+def _is_postgres(session: Session) -> bool:
+    return session.get_bind().dialect.name == "postgresql"
+
+
+_PG_PART_ARRAYS = {
+    "message_id": "bigint",
+    "account_id": "bigint",
+    "connector": "text",
+    "carrier_id": "text",
+    "seq": "smallint",
+    "created_at": "timestamptz",
+}
+_PG_INSERT_PARTS = text(
+    f"INSERT INTO message_parts ({', '.join(_PG_PART_ARRAYS)}) SELECT * FROM unnest("
+    + ", ".join(f"CAST(:{n} AS {t}[])" for n, t in _PG_PART_ARRAYS.items())
+    + ")"
+)
 
 
 def _status_in(statuses: frozenset[Status]) -> ColumnElement[bool]:

@@ -8,6 +8,7 @@ import asyncio
 import logging
 from contextlib import AsyncExitStack
 
+from jooksms import metrics
 from jooksms.db.engine import Database
 from jooksms.delivery.buckets import configured_rates
 from jooksms.delivery.routing import Route, RoutingTable
@@ -33,13 +34,16 @@ async def run_delivery(
     *,
     simulator_if_unconfigured: bool,
     config: WorkerConfig | None = None,
+    public_url: str | None = None,
 ) -> None:
+    """``public_url`` is where carriers reach our webhooks (Twilio's status callbacks)."""
     async with AsyncExitStack() as stack:
-        worker, transports = await _build(db, stack, simulator_if_unconfigured, config)
+        worker, transports = await _build(db, stack, simulator_if_unconfigured, config, public_url)
         for name, transport in transports.items():
             await transport.start()
             stack.push_async_callback(transport.stop, 10.0)
             log.info("connector %s started", name)
+        stack.callback(metrics.watch_transports(transports))
         await worker.run(stop)
 
 
@@ -48,6 +52,7 @@ async def _build(
     stack: AsyncExitStack,
     simulator_if_unconfigured: bool,
     config: WorkerConfig | None,
+    public_url: str | None,
 ) -> tuple[Worker, dict[str, Transport]]:
     async with db.read() as session:
         table = await connectors.routing_table(session)
@@ -68,6 +73,7 @@ async def _build(
                     session,
                     on_receipt=worker.receipt_handler,
                     on_incoming=worker.incoming_handler(),
+                    public_url=public_url,
                 )
             )
         return worker, transports

@@ -19,12 +19,14 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections import Counter
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from sqlalchemy.orm import Session
 
+from jooksms import metrics
 from jooksms.config import Settings
 from jooksms.db.engine import Database
 from jooksms.db.types import utcnow
@@ -33,6 +35,7 @@ from jooksms.delivery.buckets import SharedBuckets
 from jooksms.delivery.queue import Claimed, Failed, Outcome, Retry, Sent
 from jooksms.delivery.routing import NoRoute, RoutingTable
 from jooksms.domain.retry import RetryPolicy
+from jooksms.domain.status import Status
 from jooksms.services import messages
 from jooksms.services.messages import Inbound
 from jooksms.transports.base import IncomingSms, OutgoingSms, SubmitResult, Transport
@@ -54,10 +57,8 @@ class WorkerConfig:
     #: The longest sleep when nothing is due. Wake-ups (LISTEN/NOTIFY, or the API in
     #: the same process) and the next scheduled time cut it short.
     idle_poll: float = 0.5
-    #: How long results gather before they are written together.
+    #: How long results and receipts gather before they are written together.
     store_linger: float = 0.002
-    #: How long receipts gather before they are written together.
-    receipt_linger: float = 0.005
     #: How often expired leases are reclaimed and kept receipts matched again.
     sweep_every: float = 1.0
     #: How long a receipt for an unknown carrier id is kept.
@@ -95,15 +96,16 @@ class Worker:
         self._slots = asyncio.Semaphore(self._config.in_flight)
         #: Claimed and not yet stored.
         self._held: dict[int, Claimed] = {}
+        #: Holding one of the in-flight slots: submitted (or about to be), not stored.
+        self._submitting: set[int] = set()
         self._deliveries: set[asyncio.Task[None]] = set()
         self._results: list[tuple[Claimed, Result]] = []
-        self._results_wake = asyncio.Event()
+        self._wake = asyncio.Event()
         self._room = asyncio.Event()
         self._next_sweep = 0.0
         self._stopping = False
         self._receipts: list[Outcome] = []
         self._inbound: list[Inbound] = []
-        self._receipt_wake = asyncio.Event()
         #: Incoming SMS to numbers no account owns: logged and counted, not stored.
         self.unowned_incoming = 0
         self.receipts_matched = 0
@@ -116,8 +118,7 @@ class Worker:
         ``stop_timeout``) for what was submitted, store it, and put what was never
         sent back in the queue."""
         finished = asyncio.Event()
-        storer = asyncio.create_task(self._store_results(finished), name="jooksms-results")
-        receipts = asyncio.create_task(self._write_receipts(finished), name="jooksms-receipts")
+        writer = asyncio.create_task(self._write_loop(finished), name="jooksms-writer")
         try:
             async with self._db.wakeups.listen(self._db.write_engine):
                 await self._claim_until(stop)
@@ -125,17 +126,20 @@ class Worker:
             self._stopping = True
             await self._drain()
             finished.set()
-            self._results_wake.set()
-            self._receipt_wake.set()
-            await asyncio.gather(storer, receipts)
+            self._wake.set()
+            await writer
             await self._release_unsent()
 
     async def run_once(self) -> int:
         """Claim one batch, send it, store the outcome; return how many were claimed."""
         claimed, _ = await self._claim()
         if claimed:
-            results = await asyncio.gather(*(self._send(m) for m in claimed))
-            await self._store(list(zip(claimed, results, strict=True)))
+            for message, result in zip(
+                claimed, await asyncio.gather(*(self._send(m) for m in claimed)), strict=True
+            ):
+                self._held[message.id] = message
+                self._results.append((message, result))
+            await self._write_gathered()
         return len(claimed)
 
     async def _claim_until(self, stop: asyncio.Event) -> None:
@@ -166,32 +170,42 @@ class Worker:
         if sweep:
             self._next_sweep = time.monotonic() + config.sweep_every
 
-        def claim(session: Session) -> tuple[list[Claimed], datetime | None]:
+        def claim(session: Session) -> _Claim:
+            swept = _Sweep()
             if sweep:
-                queue.reclaim_expired(session, now=now)
-                self.receipts_matched += queue.match_pending(session, now=now)
-                queue.drop_stale_pending(session, older_than=now - config.pending_ttl)
+                swept = _Sweep(
+                    reclaimed=queue.reclaim_expired(session, now=now),
+                    matched=queue.match_pending(session, now=now),
+                    dropped=queue.drop_stale_pending(session, older_than=now - config.pending_ttl),
+                )
             claimed = queue.claim_due(session, now=now, limit=config.batch, lease=config.lease)
-            if len(claimed) == config.batch:
-                return claimed, now
-            return claimed, queue.next_due(session)
+            due = now if len(claimed) == config.batch else queue.next_due(session)
+            return _Claim(claimed, due, swept)
 
-        return await self._db.run_write(claim)
+        done = await self._db.run_write(claim)
+        # Counted once committed: a transaction rolled back changed nothing.
+        metrics.count_transitions(Status.SENDING, len(done.claimed))
+        metrics.count_transitions(Status.QUEUED, done.swept.reclaimed)
+        metrics.count_kept_receipts(matched=done.swept.matched, dropped=done.swept.dropped)
+        self.receipts_matched += done.swept.matched
+        return done.claimed, done.next_due
 
     # -- sending ---------------------------------------------------------------------
 
     async def _deliver(self, message: Claimed) -> None:
-        await self._slots.acquire()  # released by the storer, once the result is stored
+        await self._slots.acquire()  # released by the writer, once the result is stored
         if self._stopping:  # never submitted: given back to the queue at the end
             self._slots.release()
             return
+        self._submitting.add(message.id)
         try:
             result = await self._send(message)
         except BaseException:
+            self._submitting.discard(message.id)
             self._slots.release()
             raise
         self._results.append((message, result))
-        self._results_wake.set()
+        self._wake.set()
 
     async def _send(self, message: Claimed) -> Result:
         try:
@@ -205,7 +219,10 @@ class Worker:
         await self._buckets.acquire(route.connector, message.segments)
         transport = self._transports[route.connector]
         outgoing = OutgoingSms(message.id, message.from_number, message.number, message.content)
-        return route.connector, await transport.submit(outgoing)
+        started = time.perf_counter()
+        result = await transport.submit(outgoing)
+        metrics.observe_submit(route.connector, time.perf_counter() - started, result.ok)
+        return route.connector, result
 
     async def _drain(self) -> None:
         if self._deliveries:
@@ -223,42 +240,84 @@ class Worker:
         log.info("%d claimed messages left unsent, back in the queue", len(ids))
         self._held.clear()
 
-    # -- storing results -------------------------------------------------------------
+    # -- storing ---------------------------------------------------------------------
 
-    async def _store_results(self, finished: asyncio.Event) -> None:
+    async def _write_loop(self, finished: asyncio.Event) -> None:
+        """Write what has gathered (results, receipts, incoming SMS) in one transaction
+        each turn. Results go first, so that a receipt that came right after its
+        submit response finds its part in the same transaction."""
         while True:
-            await self._results_wake.wait()
-            self._results_wake.clear()
-            if len(self._results) < self._config.in_flight // 2 and not finished.is_set():
+            await self._wake.wait()
+            self._wake.clear()
+            if not finished.is_set() and len(self._results) < self._config.in_flight // 2:
                 await asyncio.sleep(self._config.store_linger)
-            results, self._results = self._results, []
-            if results:
-                await self._store_retrying(results, finished)
-            if finished.is_set() and not self._results:
+            try:
+                await self._write_gathered()
+            except Exception:
+                # Results keep these messages from being sent twice, and carriers do
+                # not resend receipts: keep everything and try again.
+                log.exception("storing delivery results failed; retrying")
+                if finished.is_set():
+                    return  # leases bring the messages back; they may be sent twice
+                await asyncio.sleep(1.0)
+                self._wake.set()
+                continue
+            if finished.is_set() and not self._gathered():
                 return
 
-    async def _store_retrying(
-        self, results: list[tuple[Claimed, Result]], finished: asyncio.Event
-    ) -> None:
-        """Store, and try again while the database is unreachable: the results are
-        what keeps these messages from being sent twice."""
-        while True:
-            try:
-                await self._store(results)
-                break
-            except Exception:
-                log.exception("storing %d delivery results failed; retrying", len(results))
-                if finished.is_set():
-                    return  # the lease brings them back; they may be sent twice
-                await asyncio.sleep(1.0)
+    def _gathered(self) -> bool:
+        return bool(self._results or self._receipts or self._inbound)
+
+    async def flush_receipts(self) -> None:
+        """Write everything gathered so far: results, receipts and incoming SMS. A
+        receipt whose part is not stored yet is kept in the database and applied
+        when the part is."""
+        await self._write_gathered()
+
+    async def _write_gathered(self) -> None:
+        results, self._results = self._results, []
+        receipts, self._receipts = self._receipts, []
+        inbound, self._inbound = self._inbound, []
+        if not (results or receipts or inbound):
+            return
+        now = self._clock()
+        sent, failed, retries = self._sort(results, now)
+
+        def write(session: Session) -> tuple[list[Outcome], list[Inbound]]:
+            queue.record_sent(session, sent, now=now)
+            queue.record_failed(session, failed, now=now)
+            queue.retry_later(session, retries, now=now)
+            unmatched = queue.record_outcomes(session, receipts, now=now)
+            _, unowned = messages.receive_batch(session, inbound) if inbound else ([], [])
+            return unmatched, unowned
+
+        try:
+            unmatched, unowned = await self._db.run_write(write)
+        except BaseException:
+            self._results[:0], self._receipts[:0], self._inbound[:0] = results, receipts, inbound
+            raise
+        metrics.count_transitions(Status.SENT, len(sent))
+        metrics.count_transitions(Status.FAILED, len(failed))
+        metrics.count_transitions(Status.QUEUED, len(retries))
+        metrics.count_transitions(Status.RECEIVED, len(inbound) - len(unowned))
+        metrics.count_unowned_incoming(len(unowned))
+        _count_receipts(receipts, unmatched)
         for message, _ in results:
             self._held.pop(message.id, None)
-            self._slots.release()
+            if message.id in self._submitting:
+                self._submitting.discard(message.id)
+                self._slots.release()
         if len(self._held) < self._config.batch:
             self._room.set()
+        self.receipts_matched += len(receipts) - len(unmatched)
+        self.receipts_pending += len(unmatched)
+        for sms in unowned:
+            log.warning("incoming SMS to %s, a number no account owns", sms.destination)
+        self.unowned_incoming += len(unowned)
 
-    async def _store(self, results: Sequence[tuple[Claimed, Result]]) -> None:
-        now = self._clock()
+    def _sort(
+        self, results: Sequence[tuple[Claimed, Result]], now: datetime
+    ) -> tuple[list[Sent], list[Failed], list[Retry]]:
         sent: list[Sent] = []
         failed: list[Failed] = []
         retries: list[Retry] = []
@@ -269,16 +328,10 @@ class Worker:
             connector, outcome = result
             if outcome.failure is None:
                 keys = [message_id_key(cid) for cid in outcome.carrier_ids]
-                sent.append(Sent(message.id, connector, keys))
+                sent.append(Sent(message.id, message.account_id, connector, keys))
             else:
                 self._sort_failure(message, outcome, now, failed, retries)
-
-        def store(session: Session) -> None:
-            queue.record_sent(session, sent, now=now)
-            queue.record_failed(session, failed, now=now)
-            queue.retry_later(session, retries, now=now)
-
-        await self._db.run_write(store)
+        return sent, failed, retries
 
     def _sort_failure(
         self,
@@ -290,7 +343,7 @@ class Worker:
     ) -> None:
         failure = outcome.failure
         assert failure is not None
-        code = None if failure.status is None else f"0x{failure.status:08X}"
+        code = failure.error_code
         if failure.kind == "permanent":
             failed.append(Failed(message.id, code, failure.description))
             return
@@ -319,7 +372,7 @@ class Worker:
                     error_code=receipt.error_code,
                 )
             )
-            self._receipt_wake.set()
+            self._wake.set()
 
         return on_receipt
 
@@ -328,59 +381,30 @@ class Worker:
 
         async def on_incoming(sms: IncomingSms) -> None:
             self._inbound.append(Inbound(sms.source, sms.destination, sms.text))
-            self._receipt_wake.set()
+            self._wake.set()
 
         return on_incoming
 
-    async def _write_receipts(self, finished: asyncio.Event) -> None:
-        while True:
-            await self._receipt_wake.wait()
-            self._receipt_wake.clear()
-            if not finished.is_set():
-                await asyncio.sleep(self._config.receipt_linger)
-            try:
-                await self.flush_receipts()
-            except Exception:  # the carrier does not resend: keep them for a retry
-                log.exception("storing receipts failed; retrying")
-                if finished.is_set():
-                    return
-                await asyncio.sleep(1.0)
-                self._receipt_wake.set()
-            if finished.is_set() and not (self._receipts or self._inbound):
-                return
 
-    async def flush_receipts(self) -> None:
-        """Write the receipts and incoming SMS gathered so far. A receipt whose part
-        is not stored yet is kept in the database and applied when the part is."""
-        await self._store_inbound()
-        pending, self._receipts = self._receipts, []
-        if not pending:
-            return
-        now = self._clock()
-        try:
-            unmatched = await self._db.run_write(
-                lambda session: queue.record_outcomes(session, pending, now=now)
-            )
-        except BaseException:
-            self._receipts[:0] = pending
-            raise
-        self.receipts_matched += len(pending) - len(unmatched)
-        self.receipts_pending += len(unmatched)
+@dataclass(frozen=True, slots=True)
+class _Sweep:
+    reclaimed: int = 0
+    matched: int = 0
+    dropped: int = 0
 
-    async def _store_inbound(self) -> None:
-        inbound, self._inbound = self._inbound, []
-        if not inbound:
-            return
-        try:
-            _, unowned = await self._db.run_write(
-                lambda session: messages.receive_batch(session, inbound)
-            )
-        except BaseException:
-            self._inbound[:0] = inbound
-            raise
-        for sms in unowned:
-            log.warning("incoming SMS to %s, a number no account owns", sms.destination)
-        self.unowned_incoming += len(unowned)
+
+@dataclass(frozen=True, slots=True)
+class _Claim:
+    claimed: list[Claimed]
+    next_due: datetime | None
+    swept: _Sweep
+
+
+def _count_receipts(receipts: Sequence[Outcome], unmatched: Sequence[Outcome]) -> None:
+    total = Counter(o.connector for o in receipts)
+    kept = Counter(o.connector for o in unmatched)
+    for connector, n in total.items():
+        metrics.count_receipts(connector, matched=n - kept[connector], unmatched=kept[connector])
 
 
 async def _first(*waits: Awaitable[object]) -> None:

@@ -19,6 +19,13 @@ from jooksms.services.accounts import get_account
 from jooksms.transports.base import IncomingSms, Transport
 from jooksms.transports.smpp.client import SmppClient, SmppConfig, SmppConfigError
 from jooksms.transports.smpp.receipt import Receipt
+from jooksms.transports.twilio import (
+    STATUS_PATH,
+    TwilioClient,
+    TwilioConfig,
+    TwilioConfigError,
+    webhook_url,
+)
 
 ReceiptHandler = Callable[[str], Callable[[Receipt], Awaitable[None]]]
 IncomingHandler = Callable[[IncomingSms], Awaitable[None]]
@@ -95,16 +102,38 @@ async def routing_table(session: AsyncSession) -> RoutingTable:
 
 
 async def transports(
-    session: AsyncSession, *, on_receipt: ReceiptHandler, on_incoming: IncomingHandler
+    session: AsyncSession,
+    *,
+    on_receipt: ReceiptHandler,
+    on_incoming: IncomingHandler,
+    public_url: str | None = None,
 ) -> dict[str, Transport]:
+    """A transport per connector. ``public_url`` is where carriers that report by
+    webhook (Twilio) reach this installation; without it they cannot report delivery."""
     rows = await session.scalars(select(Connector).order_by(Connector.id))
     built: dict[str, Transport] = {}
     for c in rows:
+        if _scheme(c.url) == "twilio":
+            twilio = TwilioConfig.from_url(c.url)
+            if c.rate is not None:
+                twilio = replace(twilio, rate=c.rate)
+            callback = None if public_url is None else webhook_url(public_url, STATUS_PATH, c.name)
+            built[c.name] = TwilioClient(twilio, status_callback=callback)
+            continue
         config = SmppConfig.from_url(c.url)
         if c.rate is not None:
             config = replace(config, rate=c.rate)
         built[c.name] = SmppClient(config, on_receipt=on_receipt(c.name), on_incoming=on_incoming)
     return built
+
+
+async def twilio_auth_token(session: AsyncSession, *, name: str) -> str:
+    """The auth token of the Twilio connector ``name``, which signs its webhooks.
+    NotFound when there is no such connector or it is not a Twilio one."""
+    url = await session.scalar(select(Connector.url).where(Connector.name == name))
+    if url is None or _scheme(url) != "twilio":
+        raise NotFound(f"no Twilio connector named {name!r}")
+    return TwilioConfig.from_url(url).auth_token
 
 
 def redact(url: str) -> str:
@@ -118,15 +147,22 @@ def redact(url: str) -> str:
 
 
 def _check_url(url: str) -> None:
-    scheme = urlsplit(url.strip()).scheme.lower()
-    if scheme != "smpp":
+    scheme = _scheme(url)
+    if scheme not in ("smpp", "twilio"):
         raise ValidationFailed.field(
-            "url", f"unsupported connector scheme {scheme or 'none'!r}: use smpp://"
+            "url", f"unsupported connector scheme {scheme or 'none'!r}: use smpp:// or twilio://"
         )
     try:
-        SmppConfig.from_url(url)
-    except SmppConfigError as exc:
+        if scheme == "twilio":
+            TwilioConfig.from_url(url)
+        else:
+            SmppConfig.from_url(url)
+    except (SmppConfigError, TwilioConfigError) as exc:
         raise ValidationFailed.field("url", str(exc)) from None
+
+
+def _scheme(url: str) -> str:
+    return urlsplit(url.strip()).scheme.lower()
 
 
 def _numbers(numbers: Sequence[str]) -> list[str]:

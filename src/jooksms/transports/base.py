@@ -40,6 +40,16 @@ class SubmitFailure:
     status: int | None = None
     #: True when some part may have reached the SMSC, so a resend may duplicate it.
     maybe_delivered: bool = False
+    #: The carrier's own error code as it writes it (Twilio's "21211"), when it is not
+    #: an SMPP command_status.
+    carrier_code: str | None = None
+
+    @property
+    def error_code(self) -> str | None:
+        """The code to store on the failed message."""
+        if self.carrier_code is not None:
+            return self.carrier_code
+        return None if self.status is None else f"0x{self.status:08X}"
 
 
 @dataclass(frozen=True, slots=True)

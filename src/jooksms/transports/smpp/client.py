@@ -845,6 +845,11 @@ class SmppClient:
         return min(states, key=_STATE_ORDER.__getitem__)
 
     @property
+    def bound(self) -> bool:
+        """Whether the session can carry submits and receipts now (every bind is up)."""
+        return self.state is SessionState.BOUND
+
+    @property
     def last_error(self) -> str | None:
         """Why the last bind attempt failed or the last connection ended, for operators."""
         errors = [link.last_error for link in self._links if link.last_error]

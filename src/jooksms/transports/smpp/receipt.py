@@ -185,8 +185,17 @@ def _date(value: str, tz: tzinfo) -> datetime | None:
         # Receipts are about messages sent this century; strptime's %y would put
         # "69" in 1969.
         value = "20" + value + "00" * (len(value) == 10)
+    # Sliced by hand: strptime costs ten times as much, on every receipt.
     try:
-        return datetime.strptime(value, "%Y%m%d%H%M%S").replace(tzinfo=tz)
+        return datetime(
+            int(value[0:4]),
+            int(value[4:6]),
+            int(value[6:8]),
+            int(value[8:10]),
+            int(value[10:12]),
+            int(value[12:14]),
+            tzinfo=tz,
+        )
     except ValueError:
         return None
 
