@@ -42,9 +42,9 @@ class Settings(BaseSettings):
     metrics_token: SecretStr | None = None
     #: Messages a worker may have submitted and not yet stored: the most a worker
     #: that crashes can send twice.
-    in_flight: Annotated[int, Field(ge=1, le=100_000)] = 256
+    in_flight: Annotated[int, Field(ge=1, le=100_000)] = 1000
     #: Messages a worker claims at a time.
-    batch: Annotated[int, Field(ge=1, le=100_000)] = 500
+    batch: Annotated[int, Field(ge=1, le=100_000)] = 1000
 
     @field_validator("database_url")
     @classmethod

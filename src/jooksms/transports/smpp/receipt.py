@@ -91,6 +91,15 @@ _KEY: Final = re.compile(
 )
 
 
+# The layout of the SMPP 3.4 appendix B, which nearly every SMSC writes: read in one
+# match. Anything else goes through the field-by-field reader.
+_STANDARD: Final = re.compile(
+    r"id:(?P<id>\S+) sub:\S* dlvrd:\S* submit date:(?P<submitdate>\d*) "
+    r"done date:(?P<donedate>\d*) stat:(?P<stat>\S+) err:(?P<err>\S*)(?: text:(?P<text>.*))?",
+    re.IGNORECASE | re.DOTALL,
+)
+
+
 def is_receipt(esm_class: int) -> bool:
     return esm_class & ESM_TYPE_MASK == ESM_DELIVERY_RECEIPT
 
@@ -156,12 +165,15 @@ def _receipt_text(pdu: DeliverSm | DataSm) -> str:
 
 def _fields(text: str) -> dict[str, str]:
     """Field name (lower case, no spaces) -> value, up to the free ``text`` field."""
+    standard = _STANDARD.fullmatch(text)
+    if standard is not None:
+        return {k: v for k, v in standard.groupdict().items() if v is not None}
     fields: dict[str, str] = {}
     matches = list(_KEY.finditer(text))
     # Each value runs to the start of the next field name.
     ends = [match.start() for match in matches[1:]] + [len(text)] if matches else []
     for match, end in zip(matches, ends, strict=True):
-        key = re.sub(r"[\s_]", "", match.group(1).lower())
+        key = "".join(match.group(1).lower().split()).replace("_", "")
         if key == "text":
             fields.setdefault(key, text[match.end() :])
             break
