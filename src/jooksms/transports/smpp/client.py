@@ -462,6 +462,8 @@ class _Connection:
         self._loop = asyncio.get_running_loop()
         self._framer = Framer()
         self._pending: dict[int, asyncio.Future[Pdu]] = {}
+        self._deadlines: dict[float, deque[tuple[float, asyncio.Future[Pdu]]]] = {}
+        self._expiry: asyncio.TimerHandle | None = None
         self._outbox: list[Pdu] = []
         self._flush_scheduled = False
         self._last_received = self._loop.time()
@@ -494,19 +496,47 @@ class _Connection:
         number = self._sequence.next(self._pending)
         future: asyncio.Future[Pdu] = self._loop.create_future()
         self._pending[number] = future
+        self._expire_at(self._loop.time() + timeout, timeout, future)
         self.send(request(sequence_number=number))
         try:
-            async with asyncio.timeout(timeout):
-                return await future
-        except TimeoutError:
-            raise _NoAnswer(
-                f"no response within {timeout:g} s; may or may not have been delivered",
-                sent=True,
-            ) from None
+            return await future
         finally:
             self._pending.pop(number, None)
             if self._drained is not None and not self._pending:
                 self._drained.set()
+
+    def _expire_at(self, deadline: float, timeout: float, future: asyncio.Future[Pdu]) -> None:
+        """Fail ``future`` if it has no answer by ``deadline``. One timer per
+        connection and a queue per timeout value (so each queue is in deadline order)
+        instead of a timer per request: the submit path's cheapest way to time out."""
+        queue = self._deadlines.setdefault(timeout, deque())
+        while queue and queue[0][1].done():  # answered already: forget them
+            queue.popleft()
+        queue.append((deadline, future))
+        if self._expiry is None or deadline < self._expiry.when():
+            if self._expiry is not None:
+                self._expiry.cancel()
+            self._expiry = self._loop.call_at(deadline, self._expire)
+
+    def _expire(self) -> None:
+        self._expiry = None
+        # The loop may run a timer up to its clock resolution early.
+        now = self._loop.time() + self._loop._clock_resolution  # type: ignore[attr-defined]
+        earliest = math.inf
+        for timeout, queue in self._deadlines.items():
+            while queue and (queue[0][0] <= now or queue[0][1].done()):
+                _, future = queue.popleft()
+                if not future.done():
+                    future.set_exception(
+                        _NoAnswer(
+                            f"no response within {timeout:g} s; may or may not have been delivered",
+                            sent=True,
+                        )
+                    )
+            if queue:
+                earliest = min(earliest, queue[0][0])
+        if earliest < math.inf:
+            self._expiry = self._loop.call_at(earliest, self._expire)
 
     async def drain(self, timeout: float) -> None:
         """Wait until every request has its response, or ``timeout`` passes."""
@@ -525,6 +555,9 @@ class _Connection:
         self._flush()  # an unbind_resp or generic_nack queued just before must still go
         self.close_reason = reason
         self.closed.set()
+        if self._expiry is not None:
+            self._expiry.cancel()
+            self._expiry = None
         self._writer.close()
         failure = _NoAnswer(
             f"connection lost ({reason}); may or may not have been delivered", sent=True
@@ -817,6 +850,8 @@ class SmppClient:
         self._pause_until = 0.0
         self._throttle_streak = 0
         self._callbacks: set[asyncio.Task[None]] = set()
+        self._inbox: deque[tuple[_Connection, DeliverSm | DataSm]] = deque()
+        self._inbox_task: asyncio.Task[None] | None = None
         self._undelivered: OrderedDict[tuple[str, int, int], str] = OrderedDict()
         self._started = False
         self._stopping = False
@@ -1023,11 +1058,20 @@ class SmppClient:
     # --- receiving --------------------------------------------------------------------
 
     def _on_message(self, connection: _Connection, pdu: DeliverSm | DataSm) -> None:
-        # A task per message so a slow callback never holds up the reading of
-        # submit_sm_resp on the same connection.
-        task = asyncio.create_task(self._answer_message(connection, pdu))
-        self._callbacks.add(task)
-        task.add_done_callback(self._callbacks.discard)
+        # Answered in a task of their own, so a slow callback never holds up the
+        # reading of submit_sm_resp on the same connection; one task takes all the
+        # messages that arrive meanwhile (a task per message costs as much as reading it).
+        self._inbox.append((connection, pdu))
+        if self._inbox_task is None or self._inbox_task.done():
+            task = asyncio.create_task(self._answer_inbox())
+            self._inbox_task = task
+            self._callbacks.add(task)
+            task.add_done_callback(self._callbacks.discard)
+
+    async def _answer_inbox(self) -> None:
+        while self._inbox:
+            connection, pdu = self._inbox.popleft()
+            await self._answer_message(connection, pdu)
 
     async def _answer_message(self, connection: _Connection, pdu: DeliverSm | DataSm) -> None:
         message_type = pdu.esm_class & ESM_TYPE_MASK
