@@ -520,8 +520,8 @@ class _Connection:
 
     def _expire(self) -> None:
         self._expiry = None
-        # The loop may run a timer up to its clock resolution early.
-        now = self._loop.time() + self._loop._clock_resolution  # type: ignore[attr-defined]
+        # Loops may run a timer a little early (asyncio: by its clock resolution).
+        now = self._loop.time() + 0.001
         earliest = math.inf
         for timeout, queue in self._deadlines.items():
             while queue and (queue[0][0] <= now or queue[0][1].done()):
