@@ -70,10 +70,7 @@ def test_worker_delivers_and_stops_on_sigterm(tmp_path: Path) -> None:
         # The worker unbound before it left: the SMSC saw an unbind, not a dropped line.
         assert any(line.endswith(": unbind") for line in sim_log.splitlines()), sim_log
     finally:
-        for proc in (worker, sim):
-            if proc is not None and proc.poll() is None:
-                proc.kill()
-                proc.communicate()
+        _kill(worker, sim)
 
 
 def test_killed_worker_loses_nothing(tmp_path: Path) -> None:
@@ -108,10 +105,7 @@ def test_killed_worker_loses_nothing(tmp_path: Path) -> None:
         submits = _stats(http_port)["submits"]
         assert 200 <= submits <= 200 + in_flight
     finally:
-        for proc in (*workers, sim):
-            if proc.poll() is None:
-                proc.kill()
-            proc.communicate()
+        _kill(*workers, sim)
 
 
 @pytest.mark.skipif(not POSTGRES_URL, reason="JOOKSMS_TEST_POSTGRES_URL is not set")
@@ -128,11 +122,7 @@ def test_two_workers_share_the_queue_and_send_each_message_once(tmp_path: Path) 
             account_id = _account_with_connector(db_url, "+50760000003", smpp_port)
             _accept(db_url, account_id, count)
             env = {**os.environ, "JOOKSMS_DATABASE_URL": db_url}
-            start = [sys.executable, "-m", "jooksms", "worker"]
-            for _ in range(2):
-                workers.append(
-                    subprocess.Popen(start, env=env, stderr=subprocess.DEVNULL, text=True)
-                )
+            workers += _start_workers(env, 2)
             _wait(lambda: _open_messages(db_url) == 0, 120)
             assert _status_counts(db_url) == {"delivered": count}
             stats = _stats(http_port)
@@ -142,10 +132,7 @@ def test_two_workers_share_the_queue_and_send_each_message_once(tmp_path: Path) 
                 worker.send_signal(signal.SIGTERM)
                 assert worker.wait(30) == 0
     finally:
-        for proc in (*workers, sim):
-            if proc.poll() is None:
-                proc.kill()
-            proc.communicate()
+        _kill(*workers, sim)
 
 
 @pytest.mark.skipif(not POSTGRES_URL, reason="JOOKSMS_TEST_POSTGRES_URL is not set")
@@ -164,24 +151,16 @@ def test_connector_rate_holds_across_two_workers(tmp_path: Path) -> None:
             _accept(db_url, account_id, count)
             # Small claims, so that both workers hold messages at once.
             env = {**os.environ, "JOOKSMS_DATABASE_URL": db_url, "JOOKSMS_BATCH": "10"}
-            start = [sys.executable, "-m", "jooksms", "worker"]
-            for _ in range(2):
-                workers.append(
-                    subprocess.Popen(start, env=env, stderr=subprocess.DEVNULL, text=True)
-                )
+            workers += _start_workers(env, 2)
             _wait(lambda: _open_messages(db_url) == 0, 60)
     finally:
-        for proc in workers:
-            if proc.poll() is None:
-                proc.kill()
-            proc.communicate()
+        _kill(*workers)
     try:
         url = f"http://127.0.0.1:{http_port}/submits?to=50768819519&limit={count * 2}"
         with urllib.request.urlopen(url, timeout=5) as r:
             times = sorted(record["at"] for record in json.loads(r.read()))
     finally:
-        sim.kill()
-        sim.communicate()
+        _kill(sim)
     assert len(times) == count
     allowance = rate // 10  # what each worker may hold (a tenth of a second's worth)
     # The SMSC stamps submits as it reads them, so a stall of the machine can bunch
@@ -189,6 +168,22 @@ def test_connector_rate_holds_across_two_workers(tmp_path: Path) -> None:
     busiest = max(sum(1 for t in times[i:] if t < start + 2.0) for i, start in enumerate(times))
     assert busiest <= 2 * rate + 2 * allowance + rate // 2
     assert times[-1] - times[0] >= (count - rate - 2 * allowance) / rate
+
+
+def _start_workers(env: dict[str, str], count: int) -> list[subprocess.Popen[str]]:
+    start = [sys.executable, "-m", "jooksms", "worker"]
+    return [
+        subprocess.Popen(start, env=env, stderr=subprocess.DEVNULL, text=True) for _ in range(count)
+    ]
+
+
+def _kill(*procs: subprocess.Popen[str] | None) -> None:
+    for proc in procs:
+        if proc is None:
+            continue
+        if proc.poll() is None:
+            proc.kill()
+        proc.communicate()
 
 
 def _simulator(
