@@ -58,7 +58,7 @@ async def test_two_workers_together_keep_the_connector_rate(db: Database) -> Non
     # At most the rate for the time taken plus each worker's allowance in hand.
     assert sum(counts) <= rate * elapsed + 2 * allowance + 1
     # And the rate is really used, by both.
-    assert sum(counts) >= rate * seconds * 0.7
+    assert sum(counts) >= rate * seconds * 0.5
     assert min(counts) > 0
 
 

@@ -203,13 +203,18 @@ class MessagePart(Base):
 
     __tablename__ = "message_parts"
     __table_args__ = (
-        UniqueConstraint("connector", "carrier_id"),
+        # The carrier id leads: a receipt lookup is then a seek per id whatever the
+        # planner believes about connectors (led by the connector, PostgreSQL read
+        # every part of a connector when its statistics were stale).
+        UniqueConstraint("carrier_id", "connector"),
         Index(None, "message_id"),
     )
 
     id: Mapped[int] = mapped_column(Id, primary_key=True)
     message_id: Mapped[int] = mapped_column(ForeignKey("messages.id", ondelete="CASCADE"))
-    account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id", ondelete="CASCADE"))
+    # No foreign key: the message's own cascades, and checking the account on every
+    # part took a share lock on the account row per part, the hot path's busiest row.
+    account_id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer(), "sqlite"))
     connector: Mapped[str] = mapped_column(String(64))
     carrier_id: Mapped[str] = mapped_column(String(65))
     seq: Mapped[int] = mapped_column(SmallInteger)
