@@ -112,7 +112,9 @@ async def test_retries_stop_after_max_attempts(db: Database) -> None:
         db,
         {
             "sim": ScriptedTransport(
-                lambda m: SubmitResult(m.id, (), SubmitFailure("transient", "down"))
+                lambda m: SubmitResult(
+                    m.id, (), SubmitFailure("transient", "no answer", maybe_delivered=True)
+                )
             )
         },
         RoutingTable([Route("sim")]),
@@ -124,6 +126,38 @@ async def test_retries_stop_after_max_attempts(db: Database) -> None:
     clock[0] += timedelta(seconds=5)
     await worker.run_once()
     assert (await _status(db, ids))[ids[0]] == "failed"
+
+
+async def test_a_carrier_outage_does_not_use_up_attempts(db: Database) -> None:
+    """Not bound, throttled: the carrier never took the message, so the tries do not
+    count; only the message's age can make it fail."""
+    _, ids = await _account_with_messages(db, 2)
+    await _only_these_due(db, ids)
+    unbound, throttled = ids
+    clock = [datetime.now(UTC)]
+    policy = RetryPolicy(max_attempts=2, first_delay=timedelta(seconds=1))
+
+    def script(message: OutgoingSms) -> SubmitResult:
+        if message.id == unbound:
+            return SubmitResult(message.id, (), SubmitFailure("transient", "not bound; not sent"))
+        return SubmitResult(message.id, (), SubmitFailure("throttled", "ESME_RTHROTTLED", 0x58))
+
+    worker = Worker(
+        db,
+        {"sim": ScriptedTransport(script)},
+        RoutingTable([Route("sim")]),
+        WorkerConfig(retry=policy),
+        clock=lambda: clock[0],
+    )
+    for _ in range(4):
+        assert await worker.run_once() == 2
+        clock[0] += timedelta(seconds=5)
+    assert await _status(db, ids) == {unbound: "queued", throttled: "queued"}
+    async with db.read() as session:
+        attempts = set(
+            await session.scalars(select(MESSAGES.c.attempts).where(MESSAGES.c.id.in_(ids)))
+        )
+    assert attempts == {0}
 
 
 async def test_run_stops_when_asked(db: Database) -> None:

@@ -195,3 +195,37 @@ async def test_early_receipt_survives_the_worker_that_got_it(db: Database) -> No
 
 async def _all_in(db: Database, ids: list[int], status: str) -> bool:
     return set((await _status(db, ids)).values()) == {status}
+
+
+async def test_receipts_and_incoming_are_stored_before_the_handler_returns(
+    db: Database,
+) -> None:
+    """The transport acknowledges a receipt or an SMS to the carrier when the handler
+    returns: by then it must be committed, or a crash would lose it for good."""
+    from jooksms.services import accounts
+    from jooksms.transports.base import IncomingSms
+    from tests.conftest import fresh_number
+
+    _, ids = await _account_with_messages(db, 1)
+    await _only_these_due(db, ids)
+    number = fresh_number()
+    async with db.write() as session:
+        owner = await accounts.create_account(session, name="in", numbers=[number])
+    worker = Worker(
+        db,
+        {"sim": ScriptedTransport(ok)},
+        RoutingTable([Route("sim")]),
+        WorkerConfig(idle_poll=0.01),
+    )
+    async with running(worker):
+        await until(lambda: _all_in(db, ids, "sent"))
+        await worker.receipt_handler("sim")(Receipt(f"c{ids[0]}", ReceiptState.DELIVRD))
+        assert (await _status(db, ids))[ids[0]] == "delivered"
+        await worker.incoming_handler()(IncomingSms("+50768819519", number, "stored first"))
+        async with db.read() as session:
+            texts = list(
+                await session.scalars(
+                    select(MESSAGES.c.content).where(MESSAGES.c.account_id == owner.id)
+                )
+            )
+        assert texts == ["stored first"]

@@ -83,6 +83,8 @@ class Retry:
     at: datetime
     error_code: str | None
     error_message: str
+    #: The carrier never took it: the claim does not count as an attempt.
+    not_tried: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -217,23 +219,33 @@ def record_failed(session: Session, failed: Sequence[Failed], *, now: datetime) 
 
 
 def retry_later(session: Session, retries: Sequence[Retry], *, now: datetime) -> None:
-    if not retries:
-        return
-    _move(
-        session,
-        Status.QUEUED,
-        [
-            {"mid": r.message_id, "at": r.at, "code": r.error_code, "why": r.error_message[:500]}
-            for r in retries
-        ],
-        now=now,
-        extra={
+    for not_tried in (False, True):
+        group = [r for r in retries if r.not_tried is not_tried]
+        if not group:
+            continue
+        extra: dict[str, Any] = {
             "send_at": bindparam("at"),
             "lease_until": None,
             "error_code": bindparam("code"),
             "error_message": bindparam("why"),
-        },
-    )
+        }
+        if not_tried:
+            extra["attempts"] = MESSAGES.c.attempts - 1
+        _move(
+            session,
+            Status.QUEUED,
+            [
+                {
+                    "mid": r.message_id,
+                    "at": r.at,
+                    "code": r.error_code,
+                    "why": r.error_message[:500],
+                }
+                for r in group
+            ],
+            now=now,
+            extra=extra,
+        )
 
 
 def record_outcomes(

@@ -44,7 +44,13 @@ async def run_delivery(
             stack.push_async_callback(transport.stop, 10.0)
             log.info("connector %s started", name)
         stack.callback(metrics.watch_transports(transports))
-        await worker.run(stop)
+
+        async def stop_transports() -> None:
+            # Before the worker's last write: receipts that come in while the
+            # transports unbind are stored before the carrier hears they were taken.
+            await asyncio.gather(*(t.stop(10.0) for t in transports.values()))
+
+        await worker.run(stop, before_finish=stop_transports)
 
 
 async def _build(

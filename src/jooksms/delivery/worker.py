@@ -104,6 +104,10 @@ class Worker:
         self._wake = asyncio.Event()
         self._room = asyncio.Event()
         self._next_sweep = 0.0
+        #: Whether the writer task runs: receipt and incoming handlers then wait for it.
+        self._writing = False
+        #: Handlers waiting for what they handed over to be committed.
+        self._stored: list[asyncio.Future[None]] = []
         self._stopping = False
         self._receipts: list[Outcome] = []
         self._inbound: list[Inbound] = []
@@ -114,21 +118,31 @@ class Worker:
 
     # -- the loop --------------------------------------------------------------------
 
-    async def run(self, stop: asyncio.Event) -> None:
+    async def run(
+        self,
+        stop: asyncio.Event,
+        *,
+        before_finish: Callable[[], Awaitable[None]] | None = None,
+    ) -> None:
         """Deliver until ``stop`` is set. Then stop claiming, wait (at most
-        ``stop_timeout``) for what was submitted, store it, and put what was never
-        sent back in the queue."""
+        ``stop_timeout``) for what was submitted, run ``before_finish`` (stopping the
+        transports: receipts still coming in are stored before the carrier hears they
+        were taken), store everything, and put what was never sent back in the queue."""
         finished = asyncio.Event()
         writer = asyncio.create_task(self._write_loop(finished), name="jooksms-writer")
+        self._writing = True
         try:
             async with self._db.wakeups.listen(self._db.write_engine):
                 await self._claim_until(stop)
         finally:
             self._stopping = True
             await self._drain()
+            if before_finish is not None:
+                await before_finish()
             finished.set()
             self._wake.set()
             await writer
+            self._writing = False
             await self._release_unsent()
 
     async def run_once(self) -> int:
@@ -283,7 +297,9 @@ class Worker:
         results, self._results = self._results, []
         receipts, self._receipts = self._receipts, []
         inbound, self._inbound = self._inbound, []
+        waiting, self._stored = self._stored, []
         if not (results or receipts or inbound):
+            _settle(waiting)
             return
         now = self._clock()
         sent, failed, retries = self._sort(results, now)
@@ -300,7 +316,9 @@ class Worker:
             unmatched, unowned = await self._db.run_write(write)
         except BaseException:
             self._results[:0], self._receipts[:0], self._inbound[:0] = results, receipts, inbound
+            self._stored[:0] = waiting
             raise
+        _settle(waiting)
         metrics.count_transitions(Status.SENT, len(sent))
         metrics.count_transitions(Status.FAILED, len(failed))
         metrics.count_transitions(Status.QUEUED, len(retries))
@@ -351,19 +369,25 @@ class Worker:
         if failure.kind == "permanent":
             failed.append(Failed(message.id, code, failure.description))
             return
+        # A message the carrier never took (no bind, throttled, queue full) was not
+        # tried: a carrier outage must not use up its attempts, only its age.
+        not_tried = failure.kind == "throttled" or not failure.maybe_delivered
+        tries = message.attempts - 1 if not_tried else message.attempts
         at = self._config.retry.next_attempt(
-            attempts=message.attempts, accepted_at=message.created_at, now=now
+            attempts=max(tries, 1), accepted_at=message.created_at, now=now
         )
         if at is None:
-            why = f"gave up after {message.attempts} attempts: {failure.description}"
+            why = f"gave up after {tries} attempts: {failure.description}"
             failed.append(Failed(message.id, code, why))
         else:
-            retries.append(Retry(message.id, at, code, failure.description))
+            retries.append(Retry(message.id, at, code, failure.description, not_tried))
 
     # -- receipts --------------------------------------------------------------------
 
     def receipt_handler(self, connector: str) -> Callable[[Receipt], Awaitable[None]]:
-        """The ``on_receipt`` callback to build the connector's transport with."""
+        """The ``on_receipt`` callback to build the connector's transport with. It
+        returns once the receipt is stored: only then does the carrier hear it was
+        taken, so a crash loses no receipt (the carrier sends it again)."""
 
         async def on_receipt(receipt: Receipt) -> None:
             if not receipt.state.is_final:
@@ -376,18 +400,30 @@ class Worker:
                     error_code=receipt.error_code,
                 )
             )
-            self._wake.set()
+            await self._until_stored()
 
         return on_receipt
 
     def incoming_handler(self) -> Callable[[IncomingSms], Awaitable[None]]:
-        """The ``on_incoming`` callback to build transports with."""
+        """The ``on_incoming`` callback to build transports with; like receipts, it
+        returns once the SMS is stored."""
 
         async def on_incoming(sms: IncomingSms) -> None:
             self._inbound.append(Inbound(sms.source, sms.destination, sms.text))
-            self._wake.set()
+            await self._until_stored()
 
         return on_incoming
+
+    async def _until_stored(self) -> None:
+        if not self._writing:
+            # No writer running (a test driving the worker by hand, or a worker
+            # stopping): write now, so nothing is acknowledged unstored.
+            await self._write_gathered()
+            return
+        stored = asyncio.get_running_loop().create_future()
+        self._stored.append(stored)
+        self._wake.set()
+        await stored
 
 
 @dataclass(frozen=True, slots=True)
@@ -409,6 +445,12 @@ def _count_receipts(receipts: Sequence[Outcome], unmatched: Sequence[Outcome]) -
     kept = Counter(o.connector for o in unmatched)
     for connector, n in total.items():
         metrics.count_receipts(connector, matched=n - kept[connector], unmatched=kept[connector])
+
+
+def _settle(waiting: Sequence[asyncio.Future[None]]) -> None:
+    for stored in waiting:
+        if not stored.done():
+            stored.set_result(None)
 
 
 async def _first(*waits: Awaitable[object]) -> None:
