@@ -1060,7 +1060,7 @@ class SmppClient:
     def _on_message(self, connection: _Connection, pdu: DeliverSm | DataSm) -> None:
         # Answered in a task of their own, so a slow callback never holds up the
         # reading of submit_sm_resp on the same connection; one task takes all the
-        # messages that arrive meanwhile (a task per message costs as much as reading it).
+        # messages that arrive meanwhile.
         self._inbox.append((connection, pdu))
         if self._inbox_task is None or self._inbox_task.done():
             task = asyncio.create_task(self._answer_inbox())
@@ -1069,9 +1069,12 @@ class SmppClient:
             task.add_done_callback(self._callbacks.discard)
 
     async def _answer_inbox(self) -> None:
+        # All at once: a callback may wait for a database commit, and the messages of
+        # a burst should share it rather than wait for one commit each.
         while self._inbox:
-            connection, pdu = self._inbox.popleft()
-            await self._answer_message(connection, pdu)
+            burst = list(self._inbox)
+            self._inbox.clear()
+            await asyncio.gather(*(self._answer_message(c, pdu) for c, pdu in burst))
 
     async def _answer_message(self, connection: _Connection, pdu: DeliverSm | DataSm) -> None:
         message_type = pdu.esm_class & ESM_TYPE_MASK
