@@ -37,6 +37,7 @@ from jooksms.transports.base import (
     SubmitFailure,
     SubmitResult,
 )
+from jooksms.transports.urls import ConnectorUrlError, query_values
 
 from .errors import PduError
 from .framing import Framer, encode_many
@@ -116,13 +117,8 @@ class BindMode(enum.StrEnum):
     TRANSMITTER_RECEIVER = "transmitter+receiver"
 
 
-class SmppConfigError(ValueError):
+class SmppConfigError(ConnectorUrlError):
     """A bad SMPP setting. ``part`` names the URL part or field, for the user."""
-
-    def __init__(self, part: str, problem: str) -> None:
-        super().__init__(f"{part}: {problem}")
-        self.part = part
-        self.problem = problem
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -184,7 +180,9 @@ class SmppConfig:
             "system_id": unquote(parts.username),
             "password": unquote(parts.password or ""),
         }
-        values.update(_query_values(parts.query))
+        values.update(
+            query_values(parts.query, _URL_PARAMETERS, error=SmppConfigError, empty_ok=True)
+        )
         return cls(**values)
 
 
@@ -211,27 +209,6 @@ _URL_PARAMETERS: Final[Mapping[str, tuple[Callable[[str], object], str]]] = {
     "throttle_pause": (float, "a number of seconds"),
     "reassembly_timeout": (float, "a number of seconds"),
 }
-
-
-def _query_values(query: str) -> dict[str, object]:
-    values: dict[str, object] = {}
-    for item in filter(None, query.split("&")):
-        key, sep, raw = item.partition("=")
-        # unquote, not unquote_plus: "bind=transmitter+receiver" means a literal "+".
-        key, raw = unquote(key), unquote(raw)
-        if key not in _URL_PARAMETERS:
-            known = ", ".join(_URL_PARAMETERS)
-            raise SmppConfigError(key, f"unknown parameter; expected one of {known}")
-        if key in values:
-            raise SmppConfigError(key, "given more than once")
-        parse, expected = _URL_PARAMETERS[key]
-        if not sep:
-            raise SmppConfigError(key, f"no value; expected {expected}")
-        try:
-            values[key] = parse(raw)
-        except (ValueError, KeyError):
-            raise SmppConfigError(key, f"{raw!r} is not {expected}") from None
-    return values
 
 
 def _check_config(config: SmppConfig) -> None:

@@ -6,23 +6,19 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Final
 from urllib.parse import unquote, urlsplit
+
+from jooksms.transports.urls import ConnectorUrlError, Parameters, query_values
 
 DEFAULT_BASE_URL: Final = "https://api.twilio.com"
 #: The only host a twilio:// URL names; where requests go is ``base_url``.
 HOST: Final = "api"
 
 
-class TwilioConfigError(ValueError):
+class TwilioConfigError(ConnectorUrlError):
     """A bad Twilio setting. ``part`` names the URL part or field, for the user."""
-
-    def __init__(self, part: str, problem: str) -> None:
-        super().__init__(f"{part}: {problem}")
-        self.part = part
-        self.problem = problem
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -79,7 +75,7 @@ class TwilioConfig:
             "account_sid": unquote(parts.username),
             "auth_token": unquote(parts.password),
         }
-        values.update(_query_values(parts.query))
+        values.update(query_values(parts.query, _PARAMETERS, error=TwilioConfigError))
         return cls(**values)
 
     @property
@@ -87,33 +83,13 @@ class TwilioConfig:
         return f"{self.base_url}/2010-04-01/Accounts/{self.account_sid}/Messages.json"
 
 
-_PARAMETERS: Final[Mapping[str, tuple[Callable[[str], object], str]]] = {
+_PARAMETERS: Final[Parameters] = {
     "base_url": (str, "an http:// or https:// URL"),
     "messaging_service_sid": (str, "a Messaging Service SID (MG...)"),
     "window": (int, "a whole number"),
     "rate": (float, "a number of messages per second"),
     "timeout": (float, "a number of seconds"),
 }
-
-
-def _query_values(query: str) -> dict[str, object]:
-    values: dict[str, object] = {}
-    for item in filter(None, query.split("&")):
-        key, sep, raw = item.partition("=")
-        key, raw = unquote(key), unquote(raw)
-        if key not in _PARAMETERS:
-            known = ", ".join(_PARAMETERS)
-            raise TwilioConfigError(key, f"unknown parameter; expected one of {known}")
-        if key in values:
-            raise TwilioConfigError(key, "given more than once")
-        parse, expected = _PARAMETERS[key]
-        if not sep or not raw:
-            raise TwilioConfigError(key, f"no value; expected {expected}")
-        try:
-            values[key] = parse(raw)
-        except ValueError:
-            raise TwilioConfigError(key, f"{raw!r} is not {expected}") from None
-    return values
 
 
 def _check(config: TwilioConfig) -> None:
