@@ -8,6 +8,7 @@ import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from sqlalchemy import select
 
@@ -229,3 +230,52 @@ async def test_receipts_and_incoming_are_stored_before_the_handler_returns(
                 )
             )
         assert texts == ["stored first"]
+
+
+class BrokenTransport(ScriptedTransport):
+    """A transport with a bug: submit raises instead of reporting."""
+
+    async def submit(self, message: OutgoingSms) -> SubmitResult:
+        self.sent.append(message)
+        raise RuntimeError("bug in the transport")
+
+
+async def test_a_transport_that_raises_leaves_the_message_to_retry(db: Database) -> None:
+    _, ids = await _account_with_messages(db, 2)
+    await _only_these_due(db, ids)
+    transport = BrokenTransport(ok)
+    worker = Worker(
+        db, {"sim": transport}, RoutingTable([Route("sim")]), WorkerConfig(idle_poll=0.01)
+    )
+    async with running(worker):
+        await until(lambda: len(transport.sent) == 2)
+        await until(lambda: _all_in(db, ids, "queued"))
+    async with db.read() as session:
+        errors = set(
+            await session.scalars(select(MESSAGES.c.error_message).where(MESSAGES.c.id.in_(ids)))
+        )
+    assert errors == {"internal error: RuntimeError('bug in the transport')"}
+
+
+async def test_a_failed_claim_is_tried_again(db: Database) -> None:
+    """The database away for a moment: the worker logs, waits and claims again."""
+    _, ids = await _account_with_messages(db, 1)
+    await _only_these_due(db, ids)
+    worker = Worker(
+        db,
+        {"sim": ScriptedTransport(ok)},
+        RoutingTable([Route("sim")]),
+        WorkerConfig(idle_poll=0.01),
+    )
+    real_claim, failures = worker._claim, [1]
+
+    async def flaky_claim() -> Any:
+        if failures:
+            failures.pop()
+            raise ConnectionError("database restarting")
+        return await real_claim()
+
+    worker._claim = flaky_claim  # type: ignore[method-assign]
+    async with running(worker):
+        await until(lambda: _all_in(db, ids, "sent"), timeout=10)
+    assert not failures

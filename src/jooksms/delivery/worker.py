@@ -38,7 +38,13 @@ from jooksms.domain.retry import RetryPolicy
 from jooksms.domain.status import Status
 from jooksms.services import messages
 from jooksms.services.messages import Inbound
-from jooksms.transports.base import IncomingSms, OutgoingSms, SubmitResult, Transport
+from jooksms.transports.base import (
+    IncomingSms,
+    OutgoingSms,
+    SubmitFailure,
+    SubmitResult,
+    Transport,
+)
 from jooksms.transports.smpp.receipt import Receipt, ReceiptState, message_id_key
 
 log = logging.getLogger(__name__)
@@ -163,7 +169,12 @@ class Worker:
                 self._room.clear()
                 await _first(self._room.wait(), stop.wait())
                 continue
-            claimed, next_due = await self._claim()
+            try:
+                claimed, next_due = await self._claim()
+            except Exception:  # the database away for a moment must not end the worker
+                log.exception("claiming messages failed; trying again in 1 s")
+                await _first(asyncio.sleep(1.0), stop.wait())
+                continue
             for message in claimed:
                 self._held[message.id] = message
             self._ready.extend(claimed)
@@ -220,6 +231,12 @@ class Worker:
     async def _deliver(self, message: Claimed) -> None:
         try:
             result = await self._send(message)
+        except Exception as exc:
+            # A bug or the rate buckets' database: retried like a lost answer, since
+            # the message may have left.
+            log.exception("sending message %d failed", message.id)
+            failure = SubmitFailure("transient", f"internal error: {exc!r}", maybe_delivered=True)
+            result = ("", SubmitResult(message.id, (), failure))
         except BaseException:
             self._submitting.discard(message.id)
             raise
