@@ -357,19 +357,19 @@ async def test_serve_metrics_answers_scrapes(database_url: str, db: Database) ->
 
 @pytest.mark.slow
 def test_worker_serves_metrics_on_its_port(tmp_path: Path) -> None:
-    from tests.integration.test_worker_process import (
-        _accept,
-        _account_with_connector,
-        _simulator,
+    from tests.integration.processes import (
+        accept_messages,
+        account_with_connector,
+        start_simulator,
     )
 
     db_url = f"sqlite:///{tmp_path / 'm.db'}"
     smpp_port, http_port, metrics_port = free_port(), free_port(), free_port()
-    sim = _simulator(smpp_port, http_port)
+    sim = start_simulator(smpp_port, http_port)
     worker = None
     try:
-        account_id = _account_with_connector(db_url, "+50760000009", smpp_port)
-        _accept(db_url, account_id, 5)
+        account_id = account_with_connector(db_url, "+50760000009", smpp_port)
+        accept_messages(db_url, account_id, 5)
         env = {**os.environ, "JOOKSMS_DATABASE_URL": db_url, "JOOKSMS_METRICS_TOKEN": "tok"}
         worker = subprocess.Popen(
             [sys.executable, "-m", "jooksms", "worker", "--metrics-port", str(metrics_port)],
