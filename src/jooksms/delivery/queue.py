@@ -10,6 +10,11 @@ share the queue without taking a message twice; SQLite has one writer, whose cla
 a single ``UPDATE ... RETURNING``. A claim holds a lease: a worker that dies leaves
 its messages in ``sending`` until the lease runs out and ``reclaim_expired`` puts
 them back in the queue.
+
+Receipts find their message through ``message_parts`` (the carrier id of each
+submitted part). One that comes before its part is stored is kept in
+``pending_receipts`` and applied as soon as the part is, by whichever worker stores
+it, or by the next sweep (``match_pending``).
 """
 
 from __future__ import annotations
