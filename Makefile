@@ -7,7 +7,7 @@ PYTHON ?= $(shell for p in python3.13 python3.12 python3.11 python3; do \
 	command -v $$p >/dev/null && $$p -c 'import sys; sys.exit(sys.version_info < (3, 11))' \
 	2>/dev/null && { echo $$p; break; }; done)
 
-.PHONY: run test install install-dev lint typecheck pytest bench clean system-packages
+.PHONY: run test install install-dev lint typecheck pytest bench bench-delivery clean system-packages
 
 $(BIN)/python:
 	@test -n "$(PYTHON)" || { echo "error: JookSMS needs Python 3.11 or newer on PATH" >&2; exit 1; }
@@ -21,6 +21,10 @@ $(VENV)/.installed: pyproject.toml | $(BIN)/python
 $(VENV)/.installed-dev: pyproject.toml | $(BIN)/python
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
 	@touch $@ $(VENV)/.installed
+
+$(VENV)/.installed-bench: pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install --quiet -e '.[dev,bench]'
+	@touch $@ $(VENV)/.installed-dev $(VENV)/.installed
 
 install: $(VENV)/.installed
 install-dev: $(VENV)/.installed-dev
@@ -47,8 +51,11 @@ pytest: install-dev
 	$(BIN)/pytest $(PYTEST_ARGS)
 
 ## Benchmarks (see bench/README.md).
-bench: install-dev
+bench: $(VENV)/.installed-bench
 	$(BIN)/python bench/api.py
+
+bench-delivery: $(VENV)/.installed-bench
+	$(BIN)/python bench/delivery.py --all
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,156 @@
+"""The SMSC simulator (``jooksms smsc-sim``) as a separate process, for the benchmarks
+that need an SMSC: where it listens, what it has seen (``GET /stats``), and what its
+process costs.
+
+It is started with the same entry point as the console script, but through
+``python -c`` (as bench/servers.py starts ``jooksms serve``), so that a name-based
+cleanup elsewhere on a shared machine (``pkill -f "jooksms smsc-sim"``) does not kill
+it mid-run.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlencode
+
+import cpu
+from servers import ROOT
+
+#: The simulator's default account (src/jooksms/smsc/config.py, DEFAULT_ACCOUNTS).
+SYSTEM_ID, PASSWORD = "jooksms", "secret"
+
+_SIMULATOR = (
+    "import sys; from jooksms.cli import main; "
+    "sys.argv = ['jooksms', 'smsc-sim', *sys.argv[1:]]; main()"
+)
+# The same, with SimulatorConfig.pending_limit (deliver_sm held per account while the
+# ESME has no room for them; the oldest are discarded past it) set, which the command
+# line does not offer: a benchmark that submits faster than it takes receipts must not
+# lose receipts to that limit, or it never sees every message delivered.
+_SIMULATOR_PENDING = (
+    "import dataclasses, sys; from jooksms.smsc import cli; make = cli.config_from; "
+    "cli.config_from = lambda a: dataclasses.replace(make(a), pending_limit={limit}); "
+    "from jooksms.cli import main; "
+    "sys.argv = ['jooksms', 'smsc-sim', *sys.argv[1:]]; main()"
+)
+_SMPP = re.compile(r"SMPP listening on [\d.]+:(\d+)")
+_HTTP = re.compile(r"HTTP listening on [\d.]+:(\d+)")
+
+
+@dataclass(frozen=True, slots=True)
+class Simulator:
+    popen: subprocess.Popen[bytes]
+    port: int
+    http_port: int
+    log: Path
+
+    @property
+    def pid(self) -> int:
+        return self.popen.pid
+
+    @property
+    def http(self) -> str:
+        return f"http://127.0.0.1:{self.http_port}"
+
+    def smpp_url(self, **query: object) -> str:
+        """``smpp://jooksms:secret@127.0.0.1:PORT?k=v`` for our client and connectors."""
+        params = "&".join(f"{k}={v}" for k, v in query.items())
+        url = f"smpp://{SYSTEM_ID}:{PASSWORD}@127.0.0.1:{self.port}"
+        return f"{url}?{params}" if params else url
+
+    def stats(self) -> dict[str, Any]:
+        self.check_alive()
+        stats: dict[str, Any] = self._get("/stats")
+        return stats
+
+    def submits_to(self, destination: str, limit: int = 10) -> list[dict[str, Any]]:
+        """The recorded submit_sm to one destination (``at`` is the wall-clock time the
+        simulator received it)."""
+        query = urlencode({"to": destination.removeprefix("+"), "limit": limit})
+        records: list[dict[str, Any]] = self._get(f"/submits?{query}")
+        return records
+
+    def _get(self, path: str) -> Any:
+        # urllib, not httpx.get: a bare httpx.get builds a TLS context each call (tens of
+        # ms), which thousands of /submits look-ups cannot afford. The simulator
+        # answers one request per connection anyway.
+        with urllib.request.urlopen(self.http + path, timeout=30) as response:
+            return json.loads(response.read())
+
+    def cpu_seconds(self) -> float:
+        return cpu.process_seconds(self.pid)
+
+    def check_alive(self) -> None:
+        if self.popen.poll() is not None:
+            raise RuntimeError(
+                f"the SMSC simulator (pid {self.pid}) exited with status "
+                f"{self.popen.returncode}; its log ends:\n{tail(self.log)}"
+            )
+
+
+@contextmanager
+def simulator(
+    log: Path, *options: str, pending_limit: int | None = None, timeout: float = 30.0
+) -> Iterator[Simulator]:
+    """Start ``jooksms smsc-sim`` on free ports with ``options`` (its own command-line
+    options, e.g. ``--receipts=never``); stop it on the way out."""
+    log.parent.mkdir(parents=True, exist_ok=True)
+    code = _SIMULATOR if pending_limit is None else _SIMULATOR_PENDING.format(limit=pending_limit)
+    cmd = [
+        sys.executable,
+        "-c",
+        code,
+        "--port=0",
+        "--http-port=0",
+        "--log-level=INFO",
+        *options,
+    ]
+    with log.open("wb") as out:
+        popen = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, cwd=ROOT)
+    try:
+        smpp, http = _wait_listening(popen, log, timeout)
+        yield Simulator(popen, smpp, http, log)
+    finally:
+        stop(popen)
+
+
+def _wait_listening(popen: subprocess.Popen[bytes], log: Path, timeout: float) -> tuple[int, int]:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        text = log.read_text(errors="replace")
+        smpp, http = _SMPP.search(text), _HTTP.search(text)
+        if smpp and http:
+            return int(smpp[1]), int(http[1])
+        if popen.poll() is not None:
+            raise RuntimeError(f"the SMSC simulator exited at start:\n{tail(log)}")
+        time.sleep(0.05)
+    raise RuntimeError(f"the SMSC simulator did not listen within {timeout:.0f} s:\n{tail(log)}")
+
+
+def stop(popen: subprocess.Popen[Any], timeout: float = 20) -> None:
+    """SIGTERM, then SIGKILL after ``timeout``: only this one process of ours."""
+    if popen.poll() is not None:
+        return
+    popen.terminate()
+    try:
+        popen.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        popen.kill()
+        popen.wait()
+
+
+def tail(log: Path, lines: int = 30) -> str:
+    try:
+        return "\n".join(log.read_text(errors="replace").splitlines()[-lines:])
+    except OSError:
+        return "(no log)"
