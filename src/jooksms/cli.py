@@ -197,6 +197,7 @@ def worker(
     from jooksms.delivery.runner import NoConnectors, run_delivery
     from jooksms.delivery.worker import WorkerConfig
     from jooksms.metrics import serve_metrics
+    from jooksms.runtime import loop_factory, settle_gc
 
     settings = _settings()
     logging.basicConfig(
@@ -205,6 +206,7 @@ def worker(
 
     async def run() -> None:
         db = Database.from_settings(settings)
+        settle_gc()
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):
@@ -227,7 +229,8 @@ def worker(
             await db.dispose()
 
     try:
-        asyncio.run(run())
+        with asyncio.Runner(loop_factory=loop_factory()) as runner:
+            runner.run(run())
     except NoConnectors as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(2) from None

@@ -13,6 +13,7 @@ from jooksms.config import Settings
 from jooksms.db.engine import Database
 from jooksms.db.migrate import upgrade
 from jooksms.db.models import Account
+from jooksms.runtime import settle_gc
 from jooksms.services import accounts
 
 log = logging.getLogger("jooksms")
@@ -57,6 +58,7 @@ def run_server(settings: Settings) -> None:
     if not settings.delivery:
         log.info("delivery is off here (JOOKSMS_DELIVERY=false): run `jooksms worker`")
     log.info("serving the API on http://%s:%s", settings.host, settings.port)
+    settle_gc()
     uvicorn.run(
         app,
         host=settings.host,

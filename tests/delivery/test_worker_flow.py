@@ -232,6 +232,42 @@ async def test_receipts_and_incoming_are_stored_before_the_handler_returns(
         assert texts == ["stored first"]
 
 
+class ReceiptFirstTransport(ScriptedTransport):
+    """An SMSC whose receipt comes right behind its submit response: the receipt
+    handler runs while the result is still on its way to the database."""
+
+    def __init__(self) -> None:
+        super().__init__(ok)
+        self.on_receipt: Callable[[Receipt], Any] | None = None
+        self.handled: list[asyncio.Task[Any]] = []
+
+    async def submit(self, message: OutgoingSms) -> SubmitResult:
+        result = await super().submit(message)
+        assert self.on_receipt is not None
+        receipt = Receipt(f"c{message.id}", ReceiptState.DELIVRD)
+        self.handled.append(asyncio.create_task(self.on_receipt(receipt)))
+        return result
+
+
+async def test_a_receipt_racing_its_submit_result_is_applied_after_it(db: Database) -> None:
+    """Receipts are written in their own transactions, apart from submit results; one
+    whose part is not stored yet goes with the results, so it is applied at once
+    instead of being kept in the database until the next sweep."""
+    _, ids = await _account_with_messages(db, 20)
+    await _only_these_due(db, ids)
+    transport = ReceiptFirstTransport()
+    worker = Worker(
+        db, {"sim": transport}, RoutingTable([Route("sim")]), WorkerConfig(idle_poll=0.01)
+    )
+    transport.on_receipt = worker.receipt_handler("sim")
+    async with running(worker):
+        await until(lambda: len(transport.handled) == len(ids))
+        await asyncio.wait_for(asyncio.gather(*transport.handled), 10)
+        assert set((await _status(db, ids)).values()) == {"delivered"}
+    assert worker.receipts_pending == 0
+    assert worker.receipts_matched == len(ids)
+
+
 class BrokenTransport(ScriptedTransport):
     """A transport with a bug: submit raises instead of reporting."""
 

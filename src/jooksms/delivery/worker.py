@@ -3,9 +3,11 @@ names, and stores what the carriers answer, all in batches.
 
 Three tasks share the work. The claimer takes due messages in batches (a lease, see
 ``delivery.queue``) whenever fewer than a batch are in hand, and starts a delivery
-for each; every transport keeps its own window of outstanding requests. The storer
-writes results as they come, a few milliseconds' worth per transaction. The receipt
-writer does the same for delivery receipts and incoming SMS.
+for each; every transport keeps its own window of outstanding requests. Two write
+lanes (``delivery.lanes``) store what comes back, each a few milliseconds' worth per
+transaction: one the submit results, one the receipts and incoming SMS that carriers
+wait on. A receipt that races its own submit result (the part is not stored yet)
+goes with the results, after them, so that it finds its part.
 
 Crash safety: a message is submitted only while fewer than ``in_flight`` messages
 are submitted but not yet stored. A worker killed at any moment has therefore sent
@@ -32,6 +34,7 @@ from jooksms.db.engine import Database
 from jooksms.db.types import utcnow
 from jooksms.delivery import queue
 from jooksms.delivery.buckets import SharedBuckets
+from jooksms.delivery.lanes import WriteLane
 from jooksms.delivery.queue import Claimed, Failed, Outcome, Retry, Sent
 from jooksms.delivery.routing import NoRoute, RoutingTable
 from jooksms.domain.retry import RetryPolicy
@@ -50,6 +53,10 @@ from jooksms.transports.smpp.receipt import Receipt, ReceiptState, message_id_ke
 log = logging.getLogger(__name__)
 
 Result = tuple[str, SubmitResult] | NoRoute
+#: What the results lane stores: a submit result, or a receipt that came before it.
+_ResultItem = tuple[Claimed, Result] | Outcome
+#: What the carrier lane stores.
+_CarrierItem = Outcome | Inbound
 
 
 @dataclass(frozen=True, slots=True)
@@ -106,17 +113,22 @@ class Worker:
         #: Holding one of the ``in_flight`` slots: submitted (or about to be), not stored.
         self._submitting: set[int] = set()
         self._deliveries: set[asyncio.Task[None]] = set()
-        self._results: list[tuple[Claimed, Result]] = []
-        self._wake = asyncio.Event()
+        linger = self._config.store_linger
+        self._results: WriteLane[_ResultItem] = WriteLane(
+            "delivery results",
+            self._store_results,
+            linger=linger,
+            linger_below=self._config.in_flight // 2,
+        )
+        self._carrier: WriteLane[_CarrierItem] = WriteLane(
+            "receipts and incoming SMS", self._store_from_carriers, linger=linger, linger_below=0
+        )
+        #: (connector, carrier id) of the parts submitted and not stored yet: their
+        #: receipts go with the results, after them.
+        self._unstored: set[tuple[str, str]] = set()
         self._room = asyncio.Event()
         self._next_sweep = 0.0
-        #: Whether the writer task runs: receipt and incoming handlers then wait for it.
-        self._writing = False
-        #: Handlers waiting for what they handed over to be committed.
-        self._stored: list[asyncio.Future[None]] = []
         self._stopping = False
-        self._receipts: list[Outcome] = []
-        self._inbound: list[Inbound] = []
         #: Incoming SMS to numbers no account owns: logged and counted, not stored.
         self.unowned_incoming = 0
         self.receipts_matched = 0
@@ -135,8 +147,10 @@ class Worker:
         transports: receipts still coming in are stored before the carrier hears they
         were taken), store everything, and put what was never sent back in the queue."""
         finished = asyncio.Event()
-        writer = asyncio.create_task(self._write_loop(finished), name="jooksms-writer")
-        self._writing = True
+        writers = [
+            asyncio.create_task(lane.run(finished), name=f"jooksms-writer-{lane.name}")
+            for lane in (self._results, self._carrier)
+        ]
         try:
             async with self._db.wakeups.listen(self._db.write_engine):
                 await self._claim_until(stop)
@@ -146,9 +160,9 @@ class Worker:
             if before_finish is not None:
                 await before_finish()
             finished.set()
-            self._wake.set()
-            await writer
-            self._writing = False
+            self._results.wake()
+            self._carrier.wake()
+            await asyncio.gather(*writers)
             await self._release_unsent()
 
     async def run_once(self) -> int:
@@ -159,8 +173,8 @@ class Worker:
                 claimed, await asyncio.gather(*(self._send(m) for m in claimed)), strict=True
             ):
                 self._held[message.id] = message
-                self._results.append((message, result))
-            await self._write_gathered()
+                self._put_result(message, result)
+            await self._write_all()
         return len(claimed)
 
     async def _claim_until(self, stop: asyncio.Event) -> None:
@@ -240,8 +254,14 @@ class Worker:
         except BaseException:
             self._submitting.discard(message.id)
             raise
-        self._results.append((message, result))
-        self._wake.set()
+        self._put_result(message, result)
+
+    def _put_result(self, message: Claimed, result: Result) -> None:
+        if not isinstance(result, NoRoute):
+            connector, outcome = result
+            for carrier_id in outcome.carrier_ids:
+                self._unstored.add((connector, message_id_key(carrier_id)))
+        self._results.put((message, result))
 
     async def _send(self, message: Claimed) -> Result:
         try:
@@ -278,81 +298,68 @@ class Worker:
 
     # -- storing ---------------------------------------------------------------------
 
-    async def _write_loop(self, finished: asyncio.Event) -> None:
-        """Write what has gathered (results, receipts, incoming SMS) in one transaction
-        each turn. Results go first, so that a receipt that came right after its
-        submit response finds its part in the same transaction."""
-        while True:
-            await self._wake.wait()
-            self._wake.clear()
-            if not finished.is_set() and len(self._results) < self._config.in_flight // 2:
-                await asyncio.sleep(self._config.store_linger)
-            try:
-                await self._write_gathered()
-            except Exception:
-                # Results keep these messages from being sent twice, and carriers do
-                # not resend receipts: keep everything and try again.
-                log.exception("storing delivery results failed; retrying")
-                if finished.is_set():
-                    return  # leases bring the messages back; they may be sent twice
-                await asyncio.sleep(1.0)
-                self._wake.set()
-                continue
-            if finished.is_set() and not self._gathered():
-                return
-
-    def _gathered(self) -> bool:
-        return bool(self._results or self._receipts or self._inbound)
-
     async def flush_receipts(self) -> None:
         """Write everything gathered so far: results, receipts and incoming SMS. A
         receipt whose part is not stored yet is kept in the database and applied
         when the part is."""
-        await self._write_gathered()
+        await self._write_all()
 
-    async def _write_gathered(self) -> None:
-        results, self._results = self._results, []
-        receipts, self._receipts = self._receipts, []
-        inbound, self._inbound = self._inbound, []
-        waiting, self._stored = self._stored, []
-        if not (results or receipts or inbound):
-            _settle(waiting)
-            return
+    async def _write_all(self) -> None:
+        await self._results.flush()
+        await self._carrier.flush()
+
+    async def _store_results(self, items: list[_ResultItem]) -> None:
+        """Submit results, and the receipts that came for them before they were
+        stored (after them, so that they find their parts)."""
+        results = [item for item in items if not isinstance(item, Outcome)]
+        receipts = [item for item in items if isinstance(item, Outcome)]
         now = self._clock()
         sent, failed, retries = self._sort(results, now)
 
-        def write(session: Session) -> tuple[list[Outcome], list[Inbound]]:
+        def write(session: Session) -> list[Outcome]:
             queue.record_sent(session, sent, now=now)
             queue.record_failed(session, failed, now=now)
             queue.retry_later(session, retries, now=now)
-            unmatched = queue.record_outcomes(session, receipts, now=now)
-            _, unowned = messages.receive_batch(session, inbound) if inbound else ([], [])
-            return unmatched, unowned
+            return queue.record_outcomes(session, receipts, now=now)
 
-        try:
-            unmatched, unowned = await self._db.run_write(write)
-        except BaseException:
-            self._results[:0], self._receipts[:0], self._inbound[:0] = results, receipts, inbound
-            self._stored[:0] = waiting
-            raise
-        _settle(waiting)
+        unmatched = await self._db.run_write(write)
         metrics.count_transitions(Status.SENT, len(sent))
         metrics.count_transitions(Status.FAILED, len(failed))
         metrics.count_transitions(Status.QUEUED, len(retries))
-        metrics.count_transitions(Status.RECEIVED, len(inbound) - len(unowned))
-        metrics.count_unowned_incoming(len(unowned))
-        _count_receipts(receipts, unmatched)
+        self._counted_receipts(receipts, unmatched)
+        for stored in sent:
+            for key in stored.carrier_ids:
+                self._unstored.discard((stored.connector, key))
         for message, _ in results:
             self._held.pop(message.id, None)
             self._submitting.discard(message.id)
         self._start_ready()
         if len(self._held) < self._config.batch:
             self._room.set()
-        self.receipts_matched += len(receipts) - len(unmatched)
-        self.receipts_pending += len(unmatched)
+
+    async def _store_from_carriers(self, items: list[_CarrierItem]) -> None:
+        """Receipts and incoming SMS: the carrier waits for these to be stored."""
+        receipts = [item for item in items if isinstance(item, Outcome)]
+        inbound = [item for item in items if isinstance(item, Inbound)]
+        now = self._clock()
+
+        def write(session: Session) -> tuple[list[Outcome], list[Inbound]]:
+            unmatched = queue.record_outcomes(session, receipts, now=now)
+            _, unowned = messages.receive_batch(session, inbound) if inbound else ([], [])
+            return unmatched, unowned
+
+        unmatched, unowned = await self._db.run_write(write)
+        self._counted_receipts(receipts, unmatched)
+        metrics.count_transitions(Status.RECEIVED, len(inbound) - len(unowned))
+        metrics.count_unowned_incoming(len(unowned))
         for sms in unowned:
             log.warning("incoming SMS to %s, a number no account owns", sms.destination)
         self.unowned_incoming += len(unowned)
+
+    def _counted_receipts(self, receipts: list[Outcome], unmatched: list[Outcome]) -> None:
+        _count_receipts(receipts, unmatched)
+        self.receipts_matched += len(receipts) - len(unmatched)
+        self.receipts_pending += len(unmatched)
 
     def _sort(
         self, results: Sequence[tuple[Claimed, Result]], now: datetime
@@ -409,15 +416,17 @@ class Worker:
         async def on_receipt(receipt: Receipt) -> None:
             if not receipt.state.is_final:
                 return
-            self._receipts.append(
-                Outcome(
-                    connector,
-                    message_id_key(receipt.message_id),
-                    delivered=receipt.state is ReceiptState.DELIVRD,
-                    error_code=receipt.error_code,
-                )
+            key = message_id_key(receipt.message_id)
+            outcome = Outcome(
+                connector,
+                key,
+                delivered=receipt.state is ReceiptState.DELIVRD,
+                error_code=receipt.error_code,
             )
-            await self._until_stored()
+            if (connector, key) in self._unstored:
+                await self._results.put_and_wait(outcome)
+            else:
+                await self._carrier.put_and_wait(outcome)
 
         return on_receipt
 
@@ -426,21 +435,9 @@ class Worker:
         returns once the SMS is stored."""
 
         async def on_incoming(sms: IncomingSms) -> None:
-            self._inbound.append(Inbound(sms.source, sms.destination, sms.text))
-            await self._until_stored()
+            await self._carrier.put_and_wait(Inbound(sms.source, sms.destination, sms.text))
 
         return on_incoming
-
-    async def _until_stored(self) -> None:
-        if not self._writing:
-            # No writer running (a test driving the worker by hand, or a worker
-            # stopping): write now, so nothing is acknowledged unstored.
-            await self._write_gathered()
-            return
-        stored = asyncio.get_running_loop().create_future()
-        self._stored.append(stored)
-        self._wake.set()
-        await stored
 
 
 @dataclass(frozen=True, slots=True)
@@ -462,12 +459,6 @@ def _count_receipts(receipts: Sequence[Outcome], unmatched: Sequence[Outcome]) -
     kept = Counter(o.connector for o in unmatched)
     for connector, n in total.items():
         metrics.count_receipts(connector, matched=n - kept[connector], unmatched=kept[connector])
-
-
-def _settle(waiting: Sequence[asyncio.Future[None]]) -> None:
-    for stored in waiting:
-        if not stored.done():
-            stored.set_result(None)
 
 
 async def _first(*waits: Awaitable[object]) -> None:
