@@ -46,7 +46,7 @@ async def _search_objects(url: str) -> int:
     query = (
         "SELECT count(*) FROM sqlite_master WHERE name LIKE 'messages_fts%'"
         if url.startswith("sqlite")
-        else "SELECT count(*) FROM pg_indexes WHERE indexname = 'ix_messages_content_tsv'"
+        else "SELECT count(*) FROM pg_indexes WHERE indexname = 'ix_message_search_tsv'"
     )
     try:
         async with engine.connect() as conn:

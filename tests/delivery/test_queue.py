@@ -188,3 +188,92 @@ async def test_concurrent_claims_never_share_a_message(db: Database) -> None:
     taken = [c.id for batch in batches for c in batch]
     assert len(taken) == len(set(taken)) == 400
     assert sorted(taken) == ids
+
+
+async def _claimed_and_sent(
+    db: Database, count: int, parts: int
+) -> tuple[list[int], dict[int, list[str]]]:
+    """``count`` messages claimed and recorded as sent, ``parts`` carrier ids each."""
+    account, ids = await _account_with_messages(db, count)
+    await _only_these_due(db, ids)
+    now = datetime.now(UTC)
+    await db.run_write(lambda s: queue.claim_due(s, now=now, limit=100_000, lease=LEASE))
+    carrier_ids = {mid: [f"m{mid}-{n}" for n in range(1, parts + 1)] for mid in ids}
+    sent = [Sent(mid, account, "sim", carrier_ids[mid]) for mid in ids]
+    await db.run_write(lambda s: queue.record_sent(s, sent, now=now))
+    return ids, carrier_ids
+
+
+async def _error_code(db: Database, mid: int) -> str | None:
+    async with db.read() as session:
+        return await session.scalar(select(MESSAGES.c.error_code).where(MESSAGES.c.id == mid))
+
+
+async def test_mixed_and_repeated_receipts_in_one_batch(db: Database) -> None:
+    """One part delivered and another not: the message failed, with the failing
+    part's code. A carrier repeating a receipt changes nothing."""
+    (a, b), parts = await _claimed_and_sent(db, 2, parts=2)
+    now = datetime.now(UTC)
+    unmatched = await db.run_write(
+        lambda s: queue.record_outcomes(
+            s,
+            [
+                Outcome("sim", parts[a][0], delivered=True),
+                Outcome("sim", parts[a][1], delivered=False, error_code="045"),
+                Outcome("sim", parts[a][1], delivered=False, error_code="045"),
+                Outcome("sim", parts[b][0], delivered=True),
+                Outcome("sim", parts[b][0], delivered=True),
+            ],
+            now=now,
+        )
+    )
+    assert unmatched == []
+    assert await _status(db, [a, b]) == {a: "failed", b: "delivered"}
+    assert await _error_code(db, a) == "045"
+
+
+async def test_a_receipt_kept_before_its_part_is_applied_when_the_part_is_stored(
+    db: Database,
+) -> None:
+    account, ids = await _account_with_messages(db, 1)
+    await _only_these_due(db, ids)
+    [mid] = ids
+    now = datetime.now(UTC)
+    await db.run_write(lambda s: queue.claim_due(s, now=now, limit=100_000, lease=LEASE))
+    early = Outcome("sim", f"early-{mid}", delivered=False, error_code="0x0B")
+    kept = await db.run_write(lambda s: queue.record_outcomes(s, [early], now=now))
+    assert kept == [early]
+    assert (await _status(db, ids))[mid] == "sending"
+    sent = [Sent(mid, account, "sim", [f"early-{mid}"])]
+    await db.run_write(lambda s: queue.record_sent(s, sent, now=now))
+    assert (await _status(db, ids))[mid] == "failed"
+    assert await _error_code(db, mid) == "0x0B"
+
+
+async def test_deleting_a_message_deletes_its_parts_and_search_entry(db: Database) -> None:
+    """Parts have no foreign key to their message (it locked the message row for
+    every part stored); a trigger deletes them with it, as the cascade did."""
+    from sqlalchemy import delete, func, text
+
+    ids, _ = await _claimed_and_sent(db, 2, parts=3)
+    gone, kept = ids
+    async with db.write() as session:
+        await session.execute(delete(MESSAGES).where(MESSAGES.c.id == gone))
+    async with db.read() as session:
+        parts = dict(
+            (
+                await session.execute(
+                    select(queue.PARTS.c.message_id, func.count())
+                    .where(queue.PARTS.c.message_id.in_(ids))
+                    .group_by(queue.PARTS.c.message_id)
+                )
+            ).all()
+        )
+        assert parts == {kept: 3}
+        if db.is_sqlite:
+            return
+        search = await session.scalars(
+            text("SELECT message_id FROM message_search WHERE message_id IN (:a, :b)"),
+            {"a": gone, "b": kept},
+        )
+        assert list(search) == [kept]

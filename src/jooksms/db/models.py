@@ -211,9 +211,11 @@ class MessagePart(Base):
     )
 
     id: Mapped[int] = mapped_column(Id, primary_key=True)
-    message_id: Mapped[int] = mapped_column(ForeignKey("messages.id", ondelete="CASCADE"))
-    # No foreign key: the message's own cascades, and checking the account on every
-    # part took a share lock on the account row per part, the hot path's busiest row.
+    # No foreign keys. Checking the message locked its row (FOR KEY SHARE) for every
+    # part stored, and the account's its row, the hot path's busiest; deleting a
+    # message deletes its parts by trigger (migration 0005), and the account's
+    # messages go with it.
+    message_id: Mapped[int] = mapped_column(Id)
     account_id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer(), "sqlite"))
     connector: Mapped[str] = mapped_column(String(64))
     carrier_id: Mapped[str] = mapped_column(String(65))

@@ -175,6 +175,9 @@ def reclaim_expired(session: Session, *, now: datetime) -> int:
 def record_sent(session: Session, sent: Sequence[Sent], *, now: datetime) -> None:
     if not sent:
         return
+    if _is_postgres(session):
+        _record_sent_pg(session, sent, now=now)
+        return
     _move(
         session,
         Status.SENT,
@@ -196,14 +199,36 @@ def record_sent(session: Session, sent: Sequence[Sent], *, now: datetime) -> Non
     ]
     if not parts:
         return
-    if _is_postgres(session):
-        session.execute(_PG_INSERT_PARTS, {k: [p[k] for p in parts] for k in _PG_PART_ARRAYS})
-    else:
-        session.execute(insert(PARTS), parts)
+    session.execute(insert(PARTS), parts)
     if session.execute(select(PENDING.c.connector).limit(1)).first() is not None:
-        # Receipts that came before this submit result was stored.
-        keys = {(s.connector, carrier_id) for s in sent for carrier_id in s.carrier_ids}
-        match_pending(session, now=now, keys=keys)
+        _match_pending_of(session, sent, now=now)
+
+
+def _match_pending_of(session: Session, sent: Sequence[Sent], *, now: datetime) -> None:
+    """Apply the receipts that came before these submit results were stored."""
+    keys = {(s.connector, carrier_id) for s in sent for carrier_id in s.carrier_ids}
+    match_pending(session, now=now, keys=keys)
+
+
+def _record_sent_pg(session: Session, sent: Sequence[Sent], *, now: datetime) -> None:
+    """The status change, the parts and the look for kept receipts: one statement,
+    one round trip."""
+    parts = [(s, seq, cid) for s in sent for seq, cid in enumerate(s.carrier_ids, start=1)]
+    pending = session.execute(
+        _PG_RECORD_SENT,
+        {
+            "now": now,
+            "mid": [s.message_id for s in sent],
+            "connector": [s.connector for s in sent],
+            "p_message_id": [s.message_id for s, _, _ in parts],
+            "p_account_id": [s.account_id for s, _, _ in parts],
+            "p_connector": [s.connector for s, _, _ in parts],
+            "p_carrier_id": [cid for _, _, cid in parts],
+            "p_seq": [seq for _, seq, _ in parts],
+        },
+    ).scalar()
+    if pending:
+        _match_pending_of(session, sent, now=now)
 
 
 def record_failed(session: Session, failed: Sequence[Failed], *, now: datetime) -> None:
@@ -265,6 +290,10 @@ def record_outcomes(
     """
     if not outcomes:
         return []
+    if _is_postgres(session):
+        unmatched = _record_outcomes_pg(session, outcomes, now=now)
+        _keep_pending(session, unmatched, now=now)
+        return unmatched
     owner = _owners(session, {(o.connector, o.carrier_id) for o in outcomes})
     _apply(
         session,
@@ -278,6 +307,24 @@ def record_outcomes(
     unmatched = [o for o in outcomes if (o.connector, o.carrier_id) not in owner]
     _keep_pending(session, unmatched, now=now)
     return unmatched
+
+
+def _record_outcomes_pg(
+    session: Session, outcomes: Sequence[Outcome], *, now: datetime
+) -> list[Outcome]:
+    """Find the parts and move their messages in one statement; returns the receipts
+    whose part is not stored."""
+    rows = session.execute(
+        _PG_RECORD_OUTCOMES,
+        {
+            "now": now,
+            "connector": [o.connector for o in outcomes],
+            "carrier_id": [o.carrier_id for o in outcomes],
+            "delivered": [o.delivered for o in outcomes],
+            "code": [o.error_code for o in outcomes],
+        },
+    )
+    return [Outcome(c, cid, bool(d), code) for c, cid, d, code in rows]
 
 
 def match_pending(
@@ -455,19 +502,74 @@ def _is_postgres(session: Session) -> bool:
     return session.get_bind().dialect.name == "postgresql"
 
 
-_PG_PART_ARRAYS = {
-    "message_id": "bigint",
-    "account_id": "bigint",
-    "connector": "text",
-    "carrier_id": "text",
-    "seq": "smallint",
-    "created_at": "timestamptz",
-}
-_PG_INSERT_PARTS = text(
-    f"INSERT INTO message_parts ({', '.join(_PG_PART_ARRAYS)}) SELECT * FROM unnest("
-    + ", ".join(f"CAST(:{n} AS {t}[])" for n, t in _PG_PART_ARRAYS.items())
-    + ")"
-)
+def _status_sql(statuses: frozenset[Status], column: str = "status") -> str:
+    listed = ", ".join(f"'{s.value}'" for s in sorted(statuses))
+    return f"{column} IN ({listed})"
+
+
+# The hot path's PostgreSQL statements, written out: each is one round trip for a
+# whole batch, where the SQLAlchemy forms take one per step.
+_PG_RECORD_SENT = text(
+    f"""
+    WITH moved AS (
+        UPDATE messages
+        SET status = '{Status.SENT.value}', updated_at = :now, sent_at = :now,
+            lease_until = NULL, connector = v.connector
+        FROM unnest(CAST(:mid AS bigint[]), CAST(:connector AS text[])) AS v(mid, connector)
+        WHERE messages.id = v.mid AND {_status_sql(sources_of(Status.SENT), "messages.status")}
+    ), parts AS (
+        INSERT INTO message_parts (message_id, account_id, connector, carrier_id, seq, created_at)
+        SELECT message_id, account_id, connector, carrier_id, seq, :now
+        FROM unnest(
+            CAST(:p_message_id AS bigint[]), CAST(:p_account_id AS bigint[]),
+            CAST(:p_connector AS text[]), CAST(:p_carrier_id AS text[]),
+            CAST(:p_seq AS smallint[])
+        ) AS p(message_id, account_id, connector, carrier_id, seq)
+    )
+    SELECT EXISTS (SELECT 1 FROM pending_receipts)
+    """
+).bindparams(bindparam("now", type_=UTCDateTime()))
+
+# A message with a part reported undelivered fails, even if another part of it is
+# reported delivered in the same batch (as ``_apply`` does, failures first).
+_PG_RECORD_OUTCOMES = text(
+    f"""
+    WITH r AS (
+        SELECT * FROM unnest(
+            CAST(:connector AS text[]), CAST(:carrier_id AS text[]),
+            CAST(:delivered AS boolean[]), CAST(:code AS text[])
+        ) AS r(connector, carrier_id, delivered, code)
+    ), m AS (
+        SELECT r.delivered, r.code, p.message_id, p.connector, p.carrier_id
+        FROM r JOIN message_parts p ON p.carrier_id = r.carrier_id AND p.connector = r.connector
+    ), failed AS (
+        UPDATE messages
+        SET status = '{Status.FAILED.value}', updated_at = :now, failed_at = :now,
+            lease_until = NULL, error_code = f.code,
+            error_message = 'the carrier reports the message was not delivered'
+        FROM (
+            SELECT DISTINCT ON (message_id) message_id, code FROM m WHERE NOT delivered
+            ORDER BY message_id
+        ) AS f
+        WHERE messages.id = f.message_id
+            AND {_status_sql(sources_of(Status.FAILED), "messages.status")}
+    ), delivered AS (
+        UPDATE messages
+        SET status = '{Status.DELIVERED.value}', updated_at = :now, delivered_at = :now,
+            lease_until = NULL
+        FROM (
+            SELECT DISTINCT message_id FROM m WHERE delivered
+            EXCEPT SELECT message_id FROM m WHERE NOT delivered
+        ) AS d
+        WHERE messages.id = d.message_id
+            AND {_status_sql(sources_of(Status.DELIVERED), "messages.status")}
+    )
+    SELECT r.connector, r.carrier_id, r.delivered, r.code FROM r
+    WHERE NOT EXISTS (
+        SELECT 1 FROM m WHERE m.connector = r.connector AND m.carrier_id = r.carrier_id
+    )
+    """
+).bindparams(bindparam("now", type_=UTCDateTime()))
 
 
 def _status_in(statuses: frozenset[Status]) -> ColumnElement[bool]:

@@ -52,6 +52,7 @@ _COUNTER_SHARDS = 8
 _CHUNK = 5000
 # FTS5 exposes a hidden column named like its table; MATCH against it searches all.
 _FTS = table("messages_fts", column("rowid"), column("messages_fts"))
+_SEARCH = table("message_search", column("message_id"), column("tsv"))
 _CONTACT_COLUMNS = select(
     CONTACTS.c.id,
     CONTACTS.c.first_name,
@@ -664,8 +665,12 @@ def search_words(query: str) -> list[str]:
 
 def _matches(dialect: str, words: list[str]) -> ColumnElement[bool]:
     if dialect == "postgresql":
-        return literal_column("messages.content_tsv").op("@@")(
-            func.plainto_tsquery(literal_column("'simple'"), " ".join(words))
+        return MESSAGES.c.id.in_(
+            select(_SEARCH.c.message_id).where(
+                _SEARCH.c.tsv.op("@@")(
+                    func.plainto_tsquery(literal_column("'simple'"), " ".join(words))
+                )
+            )
         )
     # FTS5 phrase syntax: each word quoted, so no word is read as an operator.
     fts_query = " ".join(f'"{w}"' for w in words)
