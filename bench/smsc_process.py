@@ -33,16 +33,6 @@ _SIMULATOR = (
     "import sys; from jooksms.cli import main; "
     "sys.argv = ['jooksms', 'smsc-sim', *sys.argv[1:]]; main()"
 )
-# The same, with SimulatorConfig.pending_limit (deliver_sm held per account while the
-# ESME has no room for them; the oldest are discarded past it) set, which the command
-# line does not offer: a benchmark that submits faster than it takes receipts must not
-# lose receipts to that limit, or it never sees every message delivered.
-_SIMULATOR_PENDING = (
-    "import dataclasses, sys; from jooksms.smsc import cli; make = cli.config_from; "
-    "cli.config_from = lambda a: dataclasses.replace(make(a), pending_limit={limit}); "
-    "from jooksms.cli import main; "
-    "sys.argv = ['jooksms', 'smsc-sim', *sys.argv[1:]]; main()"
-)
 _SMPP = re.compile(r"SMPP listening on [\d.]+:(\d+)")
 _HTTP = re.compile(r"HTTP listening on [\d.]+:(\d+)")
 
@@ -103,16 +93,22 @@ def simulator(
     log: Path, *options: str, pending_limit: int | None = None, timeout: float = 30.0
 ) -> Iterator[Simulator]:
     """Start ``jooksms smsc-sim`` on free ports with ``options`` (its own command-line
-    options, e.g. ``--receipts=never``); stop it on the way out."""
+    options, e.g. ``--receipts=never``); stop it on the way out.
+
+    ``pending_limit`` is ``--pending-limit`` (deliver_sm held per account while the ESME
+    has no room for them; the oldest are discarded past it): a benchmark that submits
+    faster than it takes receipts raises it, or it loses receipts to the limit and never
+    sees every message delivered."""
     log.parent.mkdir(parents=True, exist_ok=True)
-    code = _SIMULATOR if pending_limit is None else _SIMULATOR_PENDING.format(limit=pending_limit)
+    limit = [] if pending_limit is None else [f"--pending-limit={pending_limit}"]
     cmd = [
         sys.executable,
         "-c",
-        code,
+        _SIMULATOR,
         "--port=0",
         "--http-port=0",
         "--log-level=INFO",
+        *limit,
         *options,
     ]
     with log.open("wb") as out:

@@ -2,7 +2,8 @@
 
 A background task reads every PDU into ``received`` (in stream order), resolves
 the request each response answers, answers enquire_link and unbind as a client
-must, and acknowledges each deliver_sm unless told not to.
+must, and acknowledges each deliver_sm unless told not to: with ESME_ROK, or with
+the next status queued in ``answers`` (an error, to test the SMSC's retries).
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import itertools
+from collections import deque
 from typing import Any, Literal
 
 from jooksms.transports.smpp.framing import Framer, encode_many
@@ -46,6 +48,8 @@ class Esme:
         self.deliveries: asyncio.Queue[DeliverSm] = asyncio.Queue()
         self.closed = asyncio.Event()
         self.auto_ack = auto_ack
+        #: command_status for the next deliver_sm answers, in turn; ESME_ROK once empty.
+        self.answers: deque[int] = deque()
         self._reader = reader
         self._writer = writer
         self._sequences = itertools.count(1)
@@ -146,7 +150,8 @@ class Esme:
             future.set_result(pdu)
         elif isinstance(pdu, DeliverSm):
             if self.auto_ack:
-                self.send(DeliverSmResp(sequence_number=pdu.sequence_number))
+                status = self.answers.popleft() if self.answers else 0
+                self.send(DeliverSmResp(sequence_number=pdu.sequence_number, command_status=status))
             self.deliveries.put_nowait(pdu)
         elif isinstance(pdu, EnquireLink):
             self.send(EnquireLinkResp(sequence_number=pdu.sequence_number))

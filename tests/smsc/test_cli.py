@@ -11,7 +11,7 @@ from collections.abc import AsyncIterator
 import httpx
 import pytest
 
-from jooksms.smsc.cli import build_parser, config_from
+from jooksms.smsc.cli import build_parser, config_from, main
 from jooksms.smsc.config import IdFormat
 from jooksms.transports.smpp.receipt import parse_receipt
 from tests.smsc.esme import Esme
@@ -95,6 +95,59 @@ def test_options_become_the_config() -> None:
     assert config.http_port is None
     assert config.receipt_first
     assert (config.port, build_parser().parse_args([]).http_port) == (2775, 2776)
+
+
+def test_delivery_options_become_the_config() -> None:
+    args = build_parser().parse_args(
+        ["--pending-limit=10000000", "--redeliver-delay=0.05", "--redeliver-attempts=3"]
+    )
+    config = config_from(args)
+    assert config.pending_limit == 10_000_000
+    assert config.redeliver_delay == 0.05
+    assert config.redeliver_attempts == 3
+    defaults = config_from(build_parser().parse_args([]))
+    assert (defaults.pending_limit, defaults.redeliver_delay, defaults.redeliver_attempts) == (
+        100_000,
+        5.0,
+        5,
+    )
+
+
+@pytest.mark.parametrize(
+    ("option", "message"),
+    [
+        ("--pending-limit=0", "pending_limit must be a positive integer, not 0"),
+        ("--pending-limit=-5", "pending_limit must be a positive integer, not -5"),
+        ("--redeliver-attempts=0", "redeliver_attempts must be a positive integer, not 0"),
+        ("--redeliver-delay=-1", "redeliver_delay must be a finite number of seconds >= 0"),
+        ("--redeliver-delay=nan", "redeliver_delay must be a finite number of seconds >= 0"),
+    ],
+)
+def test_bad_delivery_values_say_which_option(option: str, message: str) -> None:
+    args = build_parser().parse_args([option])
+    with pytest.raises(ValueError, match=message):
+        config_from(args)
+
+
+def test_main_exits_with_status_2_on_a_bad_pending_limit(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    with pytest.raises(SystemExit) as exited:
+        main(["--pending-limit=0"])
+    assert exited.value.code == 2
+    assert "pending_limit must be a positive integer, not 0" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    "option", ["--pending-limit=lots", "--pending-limit=1.5", "--redeliver-attempts=x"]
+)
+def test_options_that_are_not_numbers_exit_naming_the_option(
+    option: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with pytest.raises(SystemExit) as exited:
+        build_parser().parse_args([option])
+    assert exited.value.code == 2
+    assert f"argument {option.split('=')[0]}: invalid int value" in capsys.readouterr().err
 
 
 @pytest.mark.slow

@@ -14,7 +14,8 @@ import logging
 import signal
 import sys
 import time
-from collections.abc import Callable
+
+from jooksms.runtime import loop_factory, settle_gc
 
 from .config import IdFormat, ReceiptPolicy, SimulatorConfig
 from .simulator import Simulator
@@ -74,6 +75,26 @@ def _message_options(group: argparse._ArgumentGroup) -> None:
     group.add_argument("--seed", type=int, default=None, help="repeat ids and fates exactly")
     group.add_argument(
         "--deliver-window", type=int, default=100, help="unanswered deliver_sm per session"
+    )
+    group.add_argument(
+        "--pending-limit",
+        type=int,
+        default=100_000,
+        metavar="N",
+        help="deliver_sm held per account while its ESMEs have no room (oldest dropped past N)",
+    )
+    group.add_argument(
+        "--redeliver-delay",
+        type=float,
+        default=5.0,
+        help="seconds before a deliver_sm answered with a temporary error goes again",
+    )
+    group.add_argument(
+        "--redeliver-attempts",
+        type=int,
+        default=5,
+        metavar="N",
+        help="drop a deliver_sm after N temporary errors (permanent errors drop it at once)",
     )
     group.add_argument(
         "--record-limit", type=int, default=100_000, help="submits kept for /submits"
@@ -139,6 +160,9 @@ def config_from(args: argparse.Namespace) -> SimulatorConfig:
         receipt_first=args.receipt_first,
         refuse_binds=args.refuse_binds,
         deliver_window=args.deliver_window,
+        pending_limit=args.pending_limit,
+        redeliver_delay=args.redeliver_delay,
+        redeliver_attempts=args.redeliver_attempts,
         record_limit=args.record_limit,
     )
 
@@ -155,22 +179,10 @@ def main(argv: list[str] | None = None) -> None:
     logging.basicConfig(
         level=args.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
-    with asyncio.Runner(loop_factory=_loop_factory(args.loop)) as runner:
+    with asyncio.Runner(loop_factory=loop_factory(args.loop)) as runner:
         code = runner.run(_run(config, args.stats_interval))
     if code:
         sys.exit(code)
-
-
-def _loop_factory(choice: str) -> Callable[[], asyncio.AbstractEventLoop] | None:
-    if choice == "asyncio":
-        return None
-    try:
-        import uvloop
-    except ImportError:
-        if choice == "uvloop":
-            raise SystemExit("--loop uvloop: uvloop is not installed") from None
-        return None
-    return uvloop.new_event_loop
 
 
 async def _run(config: SimulatorConfig, stats_interval: float) -> int:
@@ -185,6 +197,7 @@ async def _run(config: SimulatorConfig, stats_interval: float) -> int:
         log.error("cannot listen: %s", err)
         await simulator.stop()
         return 1
+    settle_gc()
     reporter = asyncio.create_task(_report(simulator, stats_interval))
     try:
         await stop.wait()

@@ -74,8 +74,13 @@ class SimulatorConfig:
 
     #: deliver_sm sent to one session and not yet acknowledged, as a real SMSC limits them.
     deliver_window: int = 100
-    #: deliver_sm held per system_id while no receiver is bound; the oldest go first.
+    #: deliver_sm held per system_id while no receiver has room; the oldest go first.
     pending_limit: int = 100_000
+    #: Seconds before a deliver_sm the ESME answered with a temporary error goes again.
+    redeliver_delay: float = 5.0
+    #: How many times one deliver_sm is sent while the ESME answers it with temporary
+    #: errors; it is dropped after that many (1: never sent again).
+    redeliver_attempts: int = 5
     #: Submits kept in ``stats.records`` (the counters are always exact); None keeps all.
     record_limit: int | None = 100_000
     #: Seconds ``stop()`` waits for bound ESMEs to answer its unbind.
@@ -91,9 +96,11 @@ class SimulatorConfig:
             _check_port("http_port", self.http_port)
         for name in ("failure_rate", "queue_full_rate"):
             _check_share(name, getattr(self, name))
-        for name in ("receipt_delay", "response_delay", "stop_grace"):
+        for name in ("receipt_delay", "response_delay", "redeliver_delay", "stop_grace"):
             _check_seconds(name, getattr(self, name))
         _check_optional_positive(self)
+        for name in ("pending_limit", "redeliver_attempts"):
+            _check_count(name, getattr(self, name))
         if not 0 <= self.failure_error <= 0xFFFF:
             raise ValueError(f"failure_error must be in 0..65535, not {self.failure_error}")
         if not 0 < len(self.smsc_id) <= MAX_SYSTEM_ID:
@@ -130,10 +137,15 @@ def _check_optional_positive(config: SimulatorConfig) -> None:
         "throttle": config.throttle,
         "drop_after": config.drop_after,
         "deliver_window": config.deliver_window,
-        "pending_limit": config.pending_limit,
     }
     for name, value in checks.items():
         if value is not None and not (math.isfinite(value) and value > 0):
             raise ValueError(f"{name} must be positive, not {value}")
     if config.record_limit is not None and config.record_limit < 0:
         raise ValueError(f"record_limit must be >= 0, not {config.record_limit}")
+
+
+def _check_count(name: str, value: int) -> None:
+    # bool is an int, but True for a limit is a mistake, not 1.
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ValueError(f"{name} must be a positive integer, not {value!r}")

@@ -4,6 +4,11 @@ The session knows SMPP mechanics (states, sequence numbers, which PDU answers
 which); what to answer a bind or a submit is the :class:`SessionHandler`'s call,
 the simulator's. PDUs to send go to an outbox flushed once per loop turn, so a burst
 of requests read together is answered in a single write.
+
+Each deliver_sm sent is remembered until its answer comes: the answer, error status
+included, goes to the handler with the :class:`Delivery` it answers (whose error
+may mean sending it again), and those never answered when the session closes are
+handed back by ``take_unacked`` to be sent on another session.
 """
 
 from __future__ import annotations
@@ -13,6 +18,7 @@ import enum
 import itertools
 import logging
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Final, Protocol
 
 from jooksms.transports.smpp.errors import PduError
@@ -43,7 +49,7 @@ from jooksms.transports.smpp.pdu import (
 from jooksms.transports.smpp.status import CommandStatus, name
 from jooksms.transports.smpp.tlv import Tag, Tlv
 
-__all__ = ["BindState", "BuildDeliverSm", "Session", "SessionHandler"]
+__all__ = ["BindState", "BuildDeliverSm", "Delivery", "Session", "SessionHandler"]
 
 log = logging.getLogger("jooksms.smsc")
 
@@ -77,8 +83,18 @@ _BINDS: Final[dict[type[Bind], tuple[BindState, type[BindResp]]]] = {
 
 
 #: Makes a deliver_sm with the given sequence_number. Built when sent, not before, so
-#: that a resend after a reconnect gets the new session's numbering for free.
+#: that a resend (after a reconnect or an error) gets the current numbering for free.
 BuildDeliverSm = Callable[[int], DeliverSm]
+
+
+@dataclass(slots=True, eq=False)
+class Delivery:
+    """One deliver_sm (a receipt or an incoming part) until it is answered OK or given
+    up: the same object goes back and forth between sessions, queues and timers."""
+
+    build: BuildDeliverSm
+    #: Times the ESME answered it with a temporary error.
+    refusals: int = 0
 
 
 class SessionHandler(Protocol):
@@ -88,7 +104,7 @@ class SessionHandler(Protocol):
 
     def submit(self, session: Session, pdu: SubmitSm) -> None: ...
 
-    def acknowledged(self, session: Session, status: int) -> None: ...
+    def acknowledged(self, session: Session, delivery: Delivery, status: int) -> None: ...
 
     def closed(self, session: Session) -> None: ...
 
@@ -118,8 +134,8 @@ class Session:
         # Set when the session is about to close: what arrives meanwhile goes unread.
         self._deaf = False
         self._sequences = itertools.count(1)
-        #: How to build again each deliver_sm we sent, by sequence_number, until answered.
-        self._unacked: dict[int, BuildDeliverSm] = {}
+        #: Each deliver_sm we sent, by sequence_number, until answered.
+        self._unacked: dict[int, Delivery] = {}
         self._dispatch: dict[type[Pdu], Callable[[Pdu], None]] = {
             SubmitSm: self._on_submit,
             DeliverSmResp: self._on_ack,
@@ -187,15 +203,15 @@ class Session:
             asyncio.get_running_loop().call_soon(self._flush)
         self._outbox.append(pdu)
 
-    def deliver(self, build: BuildDeliverSm) -> DeliverSm:
-        """Send the deliver_sm ``build`` makes, and remember it until answered."""
+    def deliver(self, delivery: Delivery) -> DeliverSm:
+        """Send ``delivery``'s deliver_sm, and remember it until answered."""
         sequence = self._next_sequence()
-        self._unacked[sequence] = build
-        pdu = build(sequence)
+        self._unacked[sequence] = delivery
+        pdu = delivery.build(sequence)
         self.send(pdu)
         return pdu
 
-    def take_unacked(self) -> list[BuildDeliverSm]:
+    def take_unacked(self) -> list[Delivery]:
         """The deliver_sm never answered, oldest first, forgotten by this session."""
         pdus = list(self._unacked.values())
         self._unacked.clear()
@@ -250,10 +266,11 @@ class Session:
         self._handler.submit(self, pdu)
 
     def _on_ack(self, pdu: Pdu) -> None:
-        if self._unacked.pop(pdu.sequence_number, None) is None:
+        delivery = self._unacked.pop(pdu.sequence_number, None)
+        if delivery is None:
             log.debug("%r: %s for nothing we sent", self, type(pdu).__name__)
             return
-        self._handler.acknowledged(self, pdu.command_status)
+        self._handler.acknowledged(self, delivery, pdu.command_status)
 
     def _on_enquire_link(self, pdu: Pdu) -> None:
         self.send(EnquireLinkResp(sequence_number=pdu.sequence_number))

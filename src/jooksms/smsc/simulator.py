@@ -10,6 +10,11 @@
 It answers binds, submits and enquire_links as a carrier does, records every
 submit in ``stats``, sends receipts after ``receipt_delay``, and misbehaves as
 ``config`` (or ``sim.misbehaviours``, changeable while it runs) says.
+
+Receipts and incoming SMS (deliver_sm) are not lost to a busy or failing client: they
+wait while it has no room, go again on its next bind when the connection is lost
+before their answer, and go again after ``redeliver_delay`` when it answers with a
+temporary error, up to ``redeliver_attempts`` times (see ``router.py``).
 """
 
 from __future__ import annotations
@@ -32,7 +37,7 @@ from .deliveries import Fate, Fates, MessageIds, incoming_parts, receipt_pdu, wa
 from .http import HttpApi
 from .misbehaviour import Misbehaviours, misbehaviours_from
 from .router import Router
-from .session import Session
+from .session import Delivery, Session
 from .stats import Stats, SubmitRecord
 from .timers import Timers
 
@@ -63,7 +68,12 @@ class Simulator:
             self.config.failure_rate, self.config.failure_error, seed=self.config.seed
         )
         self._router = Router(
-            self.stats, window=self.config.deliver_window, pending_limit=self.config.pending_limit
+            self.stats,
+            window=self.config.deliver_window,
+            pending_limit=self.config.pending_limit,
+            redeliver_delay=self.config.redeliver_delay,
+            redeliver_attempts=self.config.redeliver_attempts,
+            later=self._later,
         )
         self._sessions: dict[Session, asyncio.Task[None]] = {}
         self._numbers = itertools.count(1)
@@ -271,12 +281,18 @@ class Simulator:
     ) -> None:
         self._router.deliver(system_id, partial(receipt_pdu, pdu, message_id, fate, at))
 
-    def acknowledged(self, session: Session, status: int) -> None:
+    def acknowledged(self, session: Session, delivery: Delivery, status: int) -> None:
         if status == _OK:
             self.stats.deliveries_acked += 1
         else:
             self.stats.deliveries_refused += 1
-            log.info("%r: deliver_sm refused with %s", session, name(status))
+            again = self._router.refused(session.system_id, delivery, status)
+            log.info(
+                "%r: deliver_sm refused with %s; %s",
+                session,
+                name(status),
+                f"again in {self.config.redeliver_delay:g} s" if again else "dropped",
+            )
         self._router.refill(session)
 
     def closed(self, session: Session) -> None:

@@ -114,17 +114,23 @@ class Stats:
     delivered: int = 0
     undelivered: int = 0
 
-    #: deliver_sm written to a session (a resend after a reconnect counts again).
+    #: deliver_sm written to a session (each resend, after a reconnect or an error, counts).
     receipts_sent: int = 0
     incoming_sent: int = 0
     deliveries_acked: int = 0
     #: deliver_sm answered with an error status or generic_nack.
     deliveries_refused: int = 0
+    #: Refused with a temporary error and scheduled to go again after redeliver_delay.
+    deliveries_redelivered: int = 0
+    #: Refused and given up: a permanent error, or redeliver_attempts temporary ones.
+    deliveries_dropped: int = 0
     #: Unacknowledged deliver_sm put back in the queue when their session closed.
     deliveries_requeued: int = 0
     #: Held deliver_sm discarded because the queue of a system_id was full.
     deliveries_discarded: int = 0
     deliveries_pending: int = 0
+    #: Refused ones waiting out redeliver_delay now (not in deliveries_pending).
+    deliveries_delayed: int = 0
 
     records: deque[SubmitRecord] = field(default_factory=deque)
 
