@@ -540,8 +540,15 @@ _PG_RECORD_OUTCOMES = text(
             CAST(:delivered AS boolean[]), CAST(:code AS text[])
         ) AS r(connector, carrier_id, delivered, code)
     ), m AS (
-        SELECT r.delivered, r.code, p.message_id, p.connector, p.carrier_id
-        FROM r JOIN message_parts p ON p.carrier_id = r.carrier_id AND p.connector = r.connector
+        -- A lookup by the unique index per receipt, whatever the statistics say: a
+        -- prepared statement's generic plan, made while the table was small, chose a
+        -- hash join over all parts (LIMIT keeps the planner from flattening it).
+        SELECT r.delivered, r.code, p.message_id, r.connector, r.carrier_id
+        FROM r CROSS JOIN LATERAL (
+            SELECT message_id FROM message_parts
+            WHERE carrier_id = r.carrier_id AND connector = r.connector
+            LIMIT 1
+        ) AS p
     ), failed AS (
         UPDATE messages
         SET status = '{Status.FAILED.value}', updated_at = :now, failed_at = :now,
