@@ -223,11 +223,22 @@ async def test_mixed_and_repeated_receipts_in_one_batch(db: Database) -> None:
                 Outcome("sim", parts[a][1], delivered=False, error_code="045"),
                 Outcome("sim", parts[b][0], delivered=True),
                 Outcome("sim", parts[b][0], delivered=True),
+                Outcome("sim", f"unknown-{a}", delivered=True),
+                Outcome("sim", f"unknown-{a}", delivered=False),
             ],
             now=now,
         )
     )
-    assert unmatched == []
+    assert [o.carrier_id for o in unmatched] == [f"unknown-{a}"] * 2
+    async with db.read() as session:
+        kept = (
+            await session.execute(
+                select(queue.PENDING.c.delivered).where(
+                    queue.PENDING.c.carrier_id == f"unknown-{a}"
+                )
+            )
+        ).all()
+    assert len(kept) == 1  # kept once, whichever of the two
     assert await _status(db, [a, b]) == {a: "failed", b: "delivered"}
     assert await _error_code(db, a) == "045"
 

@@ -97,6 +97,22 @@ class Database:
             loop = asyncio.get_running_loop()
             return await loop.run_in_executor(self._writer_thread, _in_transaction, engine, work)
 
+    async def run_single(self, work: Callable[[Session], T]) -> T:
+        """Run ``work`` without a transaction around it: each of its statements
+        commits alone, so use it for one statement, or for statements each of which
+        leaves the data right if the next never runs.
+
+        On PostgreSQL a statement is atomic on its own, and BEGIN and COMMIT are two
+        more round trips: the delivery path's receipts and submit results each fit
+        one statement, and a carrier waits on every round trip before it may send
+        the next receipts. On SQLite this is ``run_write``.
+        """
+        if self._sync_writer is not None:
+            return await self.run_write(work)
+        async with self.write_engine.connect() as connection:
+            alone = await connection.execution_options(isolation_level="AUTOCOMMIT")
+            return await alone.run_sync(lambda sync: _with_session(sync, work))
+
     async def dispose(self) -> None:
         if self._sync_writer is not None:
             self._sync_writer.dispose()
@@ -156,4 +172,9 @@ def _sync_sqlite_engine(url: str) -> Engine:
 
 def _in_transaction(engine: Engine, work: Callable[[Session], T]) -> T:
     with Session(engine, expire_on_commit=False) as session, session.begin():
+        return work(session)
+
+
+def _with_session(connection: Connection, work: Callable[[Session], T]) -> T:
+    with Session(bind=connection) as session:
         return work(session)

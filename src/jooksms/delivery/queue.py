@@ -173,6 +173,9 @@ def reclaim_expired(session: Session, *, now: datetime) -> int:
 
 
 def record_sent(session: Session, sent: Sequence[Sent], *, now: datetime) -> None:
+    """Mark messages sent and store their parts. Each statement leaves the data right
+    should the next never run (a kept receipt applied twice changes nothing), so this
+    may run outside a transaction (``Database.run_single``)."""
     if not sent:
         return
     if _is_postgres(session):
@@ -291,9 +294,7 @@ def record_outcomes(
     if not outcomes:
         return []
     if _is_postgres(session):
-        unmatched = _record_outcomes_pg(session, outcomes, now=now)
-        _keep_pending(session, unmatched, now=now)
-        return unmatched
+        return _record_outcomes_pg(session, outcomes, now=now)
     owner = _owners(session, {(o.connector, o.carrier_id) for o in outcomes})
     _apply(
         session,
@@ -312,8 +313,8 @@ def record_outcomes(
 def _record_outcomes_pg(
     session: Session, outcomes: Sequence[Outcome], *, now: datetime
 ) -> list[Outcome]:
-    """Find the parts and move their messages in one statement; returns the receipts
-    whose part is not stored."""
+    """Find the parts, move their messages and keep the receipts whose part is not
+    stored, in one statement; returns those."""
     rows = session.execute(
         _PG_RECORD_OUTCOMES,
         {
@@ -516,7 +517,11 @@ _PG_RECORD_SENT = text(
         SET status = '{Status.SENT.value}', updated_at = :now, sent_at = :now,
             lease_until = NULL, connector = v.connector
         FROM unnest(CAST(:mid AS bigint[]), CAST(:connector AS text[])) AS v(mid, connector)
-        WHERE messages.id = v.mid AND {_status_sql(sources_of(Status.SENT), "messages.status")}
+        -- "|| ''": the condition must not match ix_messages_leased's, or on a young
+        -- table's statistics PostgreSQL reads every message in flight and hash-joins
+        -- them, where it should look each one up by its key.
+        WHERE messages.id = v.mid
+            AND {_status_sql(sources_of(Status.SENT), "messages.status || ''")}
     ), parts AS (
         INSERT INTO message_parts (message_id, account_id, connector, carrier_id, seq, created_at)
         SELECT message_id, account_id, connector, carrier_id, seq, :now
@@ -570,11 +575,17 @@ _PG_RECORD_OUTCOMES = text(
         ) AS d
         WHERE messages.id = d.message_id
             AND {_status_sql(sources_of(Status.DELIVERED), "messages.status")}
+    ), unmatched AS (
+        SELECT * FROM r WHERE NOT EXISTS (
+            SELECT 1 FROM m WHERE m.connector = r.connector AND m.carrier_id = r.carrier_id
+        )
+    ), kept AS (
+        -- A carrier may repeat a receipt: the first one kept wins.
+        INSERT INTO pending_receipts (connector, carrier_id, delivered, error_code, received_at)
+        SELECT connector, carrier_id, delivered, code, :now FROM unmatched
+        ON CONFLICT DO NOTHING
     )
-    SELECT r.connector, r.carrier_id, r.delivered, r.code FROM r
-    WHERE NOT EXISTS (
-        SELECT 1 FROM m WHERE m.connector = r.connector AND m.carrier_id = r.carrier_id
-    )
+    SELECT connector, carrier_id, delivered, code FROM unmatched
     """
 ).bindparams(bindparam("now", type_=UTCDateTime()))
 

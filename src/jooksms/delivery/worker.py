@@ -322,7 +322,9 @@ class Worker:
             queue.retry_later(session, retries, now=now)
             return queue.record_outcomes(session, receipts, now=now)
 
-        unmatched = await self._db.run_write(write)
+        # The usual batch, only messages sent, is one statement: no transaction needed.
+        alone = not (failed or retries or receipts)
+        unmatched = await (self._db.run_single if alone else self._db.run_write)(write)
         metrics.count_transitions(Status.SENT, len(sent))
         metrics.count_transitions(Status.FAILED, len(failed))
         metrics.count_transitions(Status.QUEUED, len(retries))
@@ -348,7 +350,8 @@ class Worker:
             _, unowned = messages.receive_batch(session, inbound) if inbound else ([], [])
             return unmatched, unowned
 
-        unmatched, unowned = await self._db.run_write(write)
+        run = self._db.run_write if inbound else self._db.run_single
+        unmatched, unowned = await run(write)
         self._counted_receipts(receipts, unmatched)
         metrics.count_transitions(Status.RECEIVED, len(inbound) - len(unowned))
         metrics.count_unowned_incoming(len(unowned))
