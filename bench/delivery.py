@@ -691,11 +691,17 @@ def throughput(
 
 
 def _check_discards(stats: dict[str, Any]) -> None:
+    """Receipts the simulator will never send: the run could not finish."""
     if stats.get("deliveries_discarded"):
         raise RuntimeError(
             f"the simulator discarded {stats['deliveries_discarded']:,} receipts (more than "
             f"its pending limit waited for room in its deliver window): they never come "
             f"back; {stats['deliveries_pending']:,} pending"
+        )
+    if stats.get("deliveries_dropped"):
+        raise RuntimeError(
+            f"the simulator dropped {stats['deliveries_dropped']:,} receipts that the "
+            f"worker answered with an error (see the worker's log): they never come back"
         )
 
 
