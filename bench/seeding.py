@@ -21,7 +21,7 @@ from pathlib import Path
 
 import asyncpg
 
-from jooksms.db.schema_extras import POSTGRES_FTS_UP, SQLITE_FTS_DOWN, SQLITE_FTS_UP
+from jooksms.db.schema_extras import POSTGRES_SEARCH_TABLE_UP, SQLITE_FTS_DOWN, SQLITE_FTS_UP
 
 SEED = 20_160_626
 VOCABULARY = 5_000
@@ -203,13 +203,13 @@ def _sqlite_row(row: Row, account_id: int, from_number: str) -> tuple[object, ..
 
 def seed_postgres(url: str, corpus: Corpus, *, account_id: int, from_number: str) -> None:
     """COPY the rows with the GIN index dropped, then build it, VACUUM ANALYZE (what
-    autovacuum would reach on its own soon after) and CHECKPOINT; the tsvector column
-    is generated."""
+    autovacuum would reach on its own soon after) and CHECKPOINT; the search vectors
+    are written by the app's own trigger (``message_search``, migration 0005)."""
     asyncio.run(_seed_postgres(url, corpus, account_id, from_number))
 
 
 async def _seed_postgres(url: str, corpus: Corpus, account_id: int, from_number: str) -> None:
-    create_gin = next(s for s in POSTGRES_FTS_UP if s.startswith("CREATE INDEX"))
+    create_gin = next(s for s in POSTGRES_SEARCH_TABLE_UP if s.startswith("CREATE INDEX"))
     gin_name = create_gin.split()[2]
     conn = await asyncpg.connect(url)
     try:
