@@ -374,7 +374,13 @@ def _client(base_url: str, token: str, connections: int) -> httpx.AsyncClient:
         base_url=base_url,
         headers={"Authorization": f"Bearer {token}", "Content-Type": "application/json"},
         timeout=120,
-        limits=httpx.Limits(max_connections=connections, max_keepalive_connections=connections),
+        # Idle connections are let go before uvicorn's own 5 s keep-alive timeout: a
+        # request sent on one the server is closing at that moment fails (ReadError).
+        limits=httpx.Limits(
+            max_connections=connections,
+            max_keepalive_connections=connections,
+            keepalive_expiry=2.0,
+        ),
     )
 
 
