@@ -99,6 +99,15 @@ def split(text: str) -> list[str]:
     return [text[start:end] for start, end in pairwise([0, *ends])]
 
 
+def split_ucs2(text: str) -> list[str]:
+    """Cut ``text`` into UCS-2 segments even when it would fit GSM-7, for a carrier
+    whose default alphabet is not GSM 03.38 (so a text outside its own 8-bit charset
+    has only UCS-2 left). A surrogate pair is never cut, as in :func:`split`."""
+    units = len(text.encode("utf-16-le", "surrogatepass")) // 2
+    ends = _segment_ends(text, Encoding.UCS2, units)
+    return [text[start:end] for start, end in pairwise([0, *ends])]
+
+
 def encode_gsm7(text: str) -> bytes:
     """Unpacked septets, one byte each, as SMPP sends with ``data_coding=0``."""
     invalid = set(text) - _GSM_CHARS

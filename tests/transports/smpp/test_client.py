@@ -19,6 +19,7 @@ import pytest
 from jooksms.transports.smpp.client import (
     MAX_SEQUENCE,
     BindMode,
+    Charset,
     IncomingSms,
     OutgoingSms,
     SequenceNumbers,
@@ -331,7 +332,51 @@ async def test_long_message_goes_as_three_parts_with_udh(
     assert later is not None and concats[0] is not None and later.ref != concats[0].ref
 
 
-def reassemble(pdus: list[SubmitSm]) -> str | None:
+@pytest.mark.parametrize(
+    ("charset", "text", "data_coding", "octets"),
+    [
+        (Charset.GSM7, "@ Café", 0x00, b"\x00 Caf\x05"),
+        (Charset.GSM7, "¢ ð", 0x08, "¢ ð".encode("utf-16-be")),
+        (Charset.LATIN1, "@ Café ¢ ð", 0x00, "@ Café ¢ ð".encode("latin-1")),
+        (Charset.LATIN1, "5€", 0x08, "5€".encode("utf-16-be")),
+        (Charset.ASCII, "`@{x}`", 0x00, b"`@{x}`"),
+        (Charset.ASCII, "@ Café", 0x08, "@ Café".encode("utf-16-be")),
+    ],
+)
+async def test_submit_encodes_for_the_connector_charset(
+    smsc: FakeSmsc,
+    make_client: MakeClient,
+    charset: Charset,
+    text: str,
+    data_coding: int,
+    octets: bytes,
+) -> None:
+    client = await make_client(charset=charset)
+    assert (await client.submit(sms(text=text))).ok
+    (pdu,) = smsc.submits
+    assert (pdu.data_coding, pdu.esm_class, pdu.short_message) == (data_coding, 0, octets)
+
+
+@pytest.mark.parametrize(
+    ("charset", "data_coding", "parts"),
+    [(Charset.GSM7, 0x08, 5), (Charset.LATIN1, 0x00, 3), (Charset.ASCII, 0x08, 5)],
+)
+async def test_long_latin1_text_is_split_for_the_connector_charset(
+    smsc: FakeSmsc, make_client: MakeClient, charset: Charset, data_coding: int, parts: int
+) -> None:
+    client = await make_client(charset=charset)
+    text = "ð" * 300  # not in GSM 03.38, one octet in Latin-1
+    result = await client.submit(sms(text=text))
+    assert len(result.carrier_ids) == parts
+    assert {p.data_coding for p in smsc.submits} == {data_coding}
+    assert all(p.esm_class & ESM_UDHI for p in smsc.submits)
+    assert all(len(p.short_message) <= 140 for p in smsc.submits)
+    if charset is Charset.LATIN1:
+        assert [len(p.short_message) for p in smsc.submits] == [6 + 134, 6 + 134, 6 + 32]
+    assert reassemble(smsc.submits, charset) == text
+
+
+def reassemble(pdus: list[SubmitSm], charset: Charset = Charset.GSM7) -> str | None:
     """What a handset makes of the parts."""
     reassembler = Reassembler(timeout=60)
     text = None
@@ -342,7 +387,8 @@ def reassemble(pdus: list[SubmitSm]) -> str | None:
                 esm_class=pdu.esm_class,
                 data_coding=pdu.data_coding,
                 short_message=pdu.short_message,
-            )
+            ),
+            charset,
         )
         assert incoming.concat is not None
         c = incoming.concat
@@ -604,6 +650,29 @@ def incoming_pdu(esm_class: int, data_coding: int, short_message: bytes) -> Deli
     )
 
 
+@pytest.mark.parametrize(
+    ("charset", "octets", "text"),
+    [
+        (Charset.GSM7, b"\x00 Caf\x05", "@ Café"),
+        (Charset.GSM7, b"Caf\xe9", "Café"),  # today's Latin-1 fallback
+        (Charset.LATIN1, b"@ Caf\xe9 \xf0", "@ Café ð"),
+        (Charset.ASCII, b"`@{x}`", "`@{x}`"),
+    ],
+)
+async def test_incoming_data_coding_0_is_read_in_the_connector_charset(
+    smsc: FakeSmsc,
+    make_client: MakeClient,
+    inbox: Inbox,
+    charset: Charset,
+    octets: bytes,
+    text: str,
+) -> None:
+    await make_client(charset=charset)
+    response = await smsc.peer().request(incoming_pdu(0, 0x00, octets))
+    assert isinstance(response, DeliverSmResp) and response.command_status == S.ESME_ROK
+    assert inbox.incoming == [IncomingSms("+447700900123", "15550001", text)]
+
+
 async def test_data_sm_is_taken_and_answered(
     smsc: FakeSmsc, make_client: MakeClient, inbox: Inbox
 ) -> None:
@@ -716,6 +785,28 @@ def test_url_with_every_parameter() -> None:
     )
 
 
+@pytest.mark.parametrize(
+    ("query", "charset"),
+    [
+        ("", Charset.GSM7),
+        ("?charset=gsm7", Charset.GSM7),
+        ("?charset=latin1", Charset.LATIN1),
+        ("?charset=ASCII&window=4", Charset.ASCII),
+    ],
+)
+def test_url_charset(query: str, charset: Charset) -> None:
+    config = SmppConfig.from_url(f"smpp://jook:x@host{query}")
+    assert config.charset is charset
+
+
+@pytest.mark.parametrize("value", ["utf8", "latin-1", "", "gsm"])
+def test_bad_url_charset_lists_the_choices(value: str) -> None:
+    with pytest.raises(SmppConfigError) as caught:
+        SmppConfig.from_url(f"smpp://jook:x@host?charset={value}")
+    assert caught.value.part == "charset"
+    assert str(caught.value) == f"charset: {value!r} is not gsm7, latin1 or ascii"
+
+
 def test_url_with_ipv6_host_and_no_password() -> None:
     config = SmppConfig.from_url("SMPP://jook@[::1]")
     assert (config.host, config.port, config.password) == ("::1", 2775, "")
@@ -742,6 +833,8 @@ def test_url_with_ipv6_host_and_no_password() -> None:
         ("smpp://jook:x@host?window", "window"),
         ("smpp://jook:x@host?window=1&window=2", "window"),
         ("smpp://jook:x@host?bind=receiver", "bind"),
+        ("smpp://jook:x@host?charset=utf8", "charset"),
+        ("smpp://jook:x@host?charset", "charset"),
         ("smpp://jook:x@host?rate=-1", "rate"),
         ("smpp://jook:x@host?rate=nan", "rate"),
         ("smpp://jook:x@host?response_timeout=inf", "response_timeout"),
@@ -765,6 +858,9 @@ def test_direct_config_is_validated_too() -> None:
     with pytest.raises(SmppConfigError, match=r"^bind: "):
         SmppConfig(host="h", system_id="jook", bind="receiver")  # type: ignore[arg-type]
     assert SmppConfig(host="h", system_id="j", bind="transceiver").bind is BindMode.TRANSCEIVER  # type: ignore[arg-type]
+    with pytest.raises(SmppConfigError, match=r"^charset: 'utf8' is not gsm7, latin1 or ascii$"):
+        SmppConfig(host="h", system_id="jook", charset="utf8")  # type: ignore[arg-type]
+    assert SmppConfig(host="h", system_id="j", charset="latin1").charset is Charset.LATIN1  # type: ignore[arg-type]
 
 
 # --- small parts ----------------------------------------------------------------------

@@ -4,13 +4,14 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from jooksms.domain.encoding import GSM7_BASIC_TABLE, analyse
+from jooksms.domain.encoding import GSM7_BASIC_TABLE, analyse, split_ucs2
 from jooksms.transports.smpp.errors import PduError
 from jooksms.transports.smpp.pdu import DataSm, DeliverSm
 from jooksms.transports.smpp.status import CommandStatus
 from jooksms.transports.smpp.tlv import Tag, Tlv
 from jooksms.transports.smpp.udh import (
     ESM_UDHI,
+    Charset,
     Concat,
     Reassembler,
     SubmitPart,
@@ -18,6 +19,7 @@ from jooksms.transports.smpp.udh import (
     decode_short_message,
     parse_udh,
     read_incoming,
+    split_for_charset,
     split_for_smpp,
 )
 
@@ -37,7 +39,9 @@ UCS2_TEXTS = {
 CASES = [(n, t, 0x00) for n, t in GSM_TEXTS.items()] + [(n, t, 0x08) for n, t in UCS2_TEXTS.items()]
 
 
-def reassemble(parts: list[SubmitPart], source: str = "447700900123") -> str | None:
+def reassemble(
+    parts: list[SubmitPart], source: str = "447700900123", charset: Charset = Charset.GSM7
+) -> str | None:
     """What a receiving ESME makes of ``parts``, through the incoming path."""
     reassembler = Reassembler(timeout=60)
     result = None
@@ -48,7 +52,7 @@ def reassemble(parts: list[SubmitPart], source: str = "447700900123") -> str | N
             data_coding=part.data_coding,
             short_message=part.short_message,
         )
-        incoming = read_incoming(pdu)
+        incoming = read_incoming(pdu, charset)
         if incoming.concat is None:
             return incoming.text
         c = incoming.concat
@@ -123,6 +127,96 @@ def test_split_round_trip_property(text: str, ref: int) -> None:
     assert len(parts) == analyse(text).segments
     assert all(p.air_octets <= 140 for p in parts)
     assert reassemble(parts) == text
+
+
+# --- 8-bit default alphabets ---------------------------------------------------------
+
+# Not in GSM 03.38 ("é" is), but in Latin-1.
+LATIN1_ONLY = "ð¢"
+
+
+def test_gsm7_charset_is_split_for_smpp() -> None:
+    for text in ["@€", "é" * 300, LATIN1_ONLY * 100]:
+        assert split_for_charset(text, ref=3, charset=Charset.GSM7) == split_for_smpp(text, ref=3)
+
+
+@pytest.mark.parametrize(
+    ("charset", "text", "octets"),
+    [
+        (Charset.LATIN1, "@ Café ð ¢", "@ Café ð ¢".encode("latin-1")),
+        (Charset.LATIN1, "a" * 140, b"a" * 140),
+        # Backquote is ASCII but not GSM-7, and "@" is 0x40 here, not septet 0x00.
+        (Charset.ASCII, "`@{x}`", b"`@{x}`"),
+    ],
+)
+def test_single_8bit_part_is_the_charset_octets(charset: Charset, text: str, octets: bytes) -> None:
+    assert split_for_charset(text, ref=0, charset=charset) == [SubmitPart(0x00, 0, octets)]
+
+
+def test_long_latin1_text_goes_in_parts_of_134_octets() -> None:
+    text = "ð" * 300
+    parts = split_for_charset(text, ref=0x2A, charset=Charset.LATIN1)
+    assert [p.data_coding for p in parts] == [0x00] * 3
+    assert [p.short_message[:6] for p in parts] == [bytes([5, 0, 3, 0x2A, 3, s]) for s in (1, 2, 3)]
+    assert [len(p.short_message) - 6 for p in parts] == [134, 134, 32]
+    assert all(p.short_message[6:] == b"\xf0" * len(p.short_message[6:]) for p in parts)
+    assert reassemble(parts, charset=Charset.LATIN1) == text
+    # The default charset has no "ð" and must use UCS-2: 67 characters a part.
+    assert {p.data_coding for p in split_for_smpp(text, ref=0)} == {0x08}
+    assert len(split_for_smpp(text, ref=0)) == 5
+
+
+def test_latin1_cuts_at_134_where_gsm7_cuts_at_153() -> None:
+    text = "é" * 300  # in both GSM-7 and Latin-1
+    assert len(split_for_smpp(text, ref=0)) == 2
+    assert len(split_for_charset(text, ref=0, charset=Charset.LATIN1)) == 3
+    assert len(split_for_charset("a" * 141, ref=0, charset=Charset.LATIN1)) == 2
+
+
+@pytest.mark.parametrize(
+    ("charset", "text"),
+    [
+        # GSM-7 could carry these, but the SMSC does not read GSM-7: UCS-2 it is.
+        (Charset.LATIN1, "Price: 5€ " * 20),
+        (Charset.LATIN1, "ΔΦΓ"),
+        (Charset.ASCII, "Café " * 40),
+        (Charset.ASCII, "Привет 😀" * 30),
+    ],
+)
+def test_text_outside_the_charset_goes_as_ucs2(charset: Charset, text: str) -> None:
+    parts = split_for_charset(text, ref=9, charset=charset)
+    assert {p.data_coding for p in parts} == {0x08}
+    assert len(parts) == len(split_ucs2(text))
+    assert all(len(p.short_message) <= 140 for p in parts)
+    assert reassemble(parts, charset=charset) == text
+
+
+def test_split_ucs2_keeps_pairs_whole() -> None:
+    text = "a" * 66 + "😀" + "b" * 10
+    assert split_ucs2(text) == ["a" * 66, "😀" + "b" * 10]
+    assert split_ucs2("ΔΦ") == ["ΔΦ"]
+    assert split_ucs2("") == [""]
+
+
+def test_8bit_charset_refuses_a_bad_ref_and_too_many_parts() -> None:
+    with pytest.raises(ValueError):
+        split_for_charset("hi", ref=256, charset=Charset.LATIN1)
+    with pytest.raises(ValueError):
+        split_for_charset("a" * 134 * 256, ref=0, charset=Charset.ASCII)
+
+
+latin1_text = st.text(st.characters(max_codepoint=0xFF), max_size=700)
+
+
+@given(
+    text=latin1_text | any_text,
+    ref=st.integers(0, 255),
+    charset=st.sampled_from([Charset.LATIN1, Charset.ASCII]),
+)
+def test_8bit_round_trip_property(text: str, ref: int, charset: Charset) -> None:
+    parts = split_for_charset(text, ref=ref, charset=charset)
+    assert all(len(p.short_message) <= 140 for p in parts)
+    assert reassemble(parts, charset=charset) == text
 
 
 # --- concat_udh / parse_udh ----------------------------------------------------------
@@ -202,6 +296,31 @@ def test_decode_short_message_errors() -> None:
     with pytest.raises(PduError) as caught:
         decode_short_message(0x04, b"\x00")
     assert caught.value.status == S.ESME_RX_P_APPN
+
+
+@pytest.mark.parametrize(
+    ("charset", "payload", "text"),
+    [
+        # Today's reading: septets, or Latin-1 once an octet is above 0x7F.
+        (Charset.GSM7, b"\x00\x1b\x65abc", "@€abc"),
+        (Charset.GSM7, "Café".encode("latin-1"), "Café"),
+        (Charset.LATIN1, b"\x40 Caf\xe9 \xf0", "@ Café ð"),
+        (Charset.LATIN1, b"\x00\x1b\x65", "\x00\x1be"),
+        (Charset.ASCII, b"`@{x}`", "`@{x}`"),
+        # An "ASCII" SMSC sending 8-bit octets most likely means Latin-1.
+        (Charset.ASCII, b"Caf\xe9", "Café"),
+    ],
+)
+def test_decode_data_coding_0_per_charset(charset: Charset, payload: bytes, text: str) -> None:
+    assert decode_short_message(0x00, payload, charset) == text
+    pdu = DeliverSm(sequence_number=1, data_coding=0x00, short_message=payload)
+    assert read_incoming(pdu, charset).text == text
+
+
+@pytest.mark.parametrize("charset", list(Charset))
+def test_other_codings_ignore_the_charset(charset: Charset) -> None:
+    assert decode_short_message(0x03, b"Caf\xe9", charset) == "Café"
+    assert decode_short_message(0x08, "Жы".encode("utf-16-be"), charset) == "Жы"
 
 
 def test_read_incoming_single() -> None:

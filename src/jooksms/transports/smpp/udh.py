@@ -6,12 +6,17 @@ exactly the segments the API counted and charged. GSM-7 goes out as unpacked sep
 (one per octet, ``data_coding=0``) and the SMSC packs them: a part of 153 septets
 plus a 6-octet UDH is 159 octets in SMPP but 140 on the air, which is what
 :attr:`SubmitPart.air_octets` reports.
+
+Not every carrier reads ``data_coding=0`` as GSM 03.38: :class:`Charset` names what a
+connector's SMSC takes it for, and :func:`split_for_charset` cuts text for the 8-bit
+ones (one octet per character, so 140 octets a part, 134 after the UDH).
 """
 
 from __future__ import annotations
 
+import enum
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Final
 
@@ -22,6 +27,7 @@ from jooksms.domain.encoding import (
     encode_gsm7,
     encode_ucs2,
     split,
+    split_ucs2,
 )
 
 from .errors import PduError
@@ -43,6 +49,20 @@ _BAD_UDH: Final = CommandStatus.ESME_RINVMSGLEN
 _SAR_TAGS: Final = (Tag.SAR_MSG_REF_NUM, Tag.SAR_TOTAL_SEGMENTS, Tag.SAR_SEGMENT_SEQNUM)
 
 
+class Charset(enum.StrEnum):
+    """What an SMSC takes ``data_coding=0`` (its "default alphabet") to be."""
+
+    GSM7 = "gsm7"
+    LATIN1 = "latin1"
+    ASCII = "ascii"
+
+
+# The Python codec of each 8-bit default alphabet.
+_CODECS: Final[Mapping[Charset, str]] = {Charset.LATIN1: "latin-1", Charset.ASCII: "ascii"}
+# Octets of text in one part: alone, and after the 6-octet concatenation UDH.
+_OCTET_LIMITS: Final = (140, 134)
+
+
 @dataclass(frozen=True, slots=True)
 class Concat:
     """Where a part sits in its message; ``seq`` counts from 1."""
@@ -62,7 +82,8 @@ class SubmitPart:
 
     @property
     def air_octets(self) -> int:
-        """Octets on the air interface, where the SMSC packs GSM-7 septets."""
+        """Octets on the air interface, where the SMSC packs GSM-7 septets. Counts
+        ``data_coding=0`` as septets, so it holds only for :attr:`Charset.GSM7`."""
         if self.data_coding != DATA_CODING_GSM7:
             return len(self.short_message)
         udh = _udh_length(self.short_message) if self.esm_class & ESM_UDHI else 0
@@ -114,6 +135,39 @@ def split_for_smpp(text: str, *, ref: int) -> list[SubmitPart]:
     ]
 
 
+def split_for_charset(text: str, *, ref: int, charset: Charset) -> list[SubmitPart]:
+    """:func:`split_for_smpp` for an SMSC that reads ``data_coding=0`` as ``charset``.
+
+    A text that fits ``charset`` goes as its octets in ``data_coding=0``; any other
+    goes as UCS-2, even when GSM-7 could carry it, since this SMSC does not read
+    GSM-7. The parts may then outnumber the segments the API counted. Raises
+    ValueError for text that cannot be encoded.
+    """
+    if charset is Charset.GSM7:
+        return split_for_smpp(text, ref=ref)
+    _check_ref(ref, 0xFF)
+    try:
+        data = text.encode(_CODECS[charset])
+    except UnicodeEncodeError:
+        return _with_udh(DATA_CODING_UCS2, [encode_ucs2(s) for s in split_ucs2(text)], ref)
+    single, multi = _OCTET_LIMITS
+    if len(data) <= single:
+        return [SubmitPart(DATA_CODING_GSM7, 0, data)]
+    # One octet per character: no pair to keep whole, so cut at fixed offsets.
+    chunks = [data[start : start + multi] for start in range(0, len(data), multi)]
+    return _with_udh(DATA_CODING_GSM7, chunks, ref)
+
+
+def _with_udh(data_coding: int, payloads: list[bytes], ref: int) -> list[SubmitPart]:
+    if len(payloads) == 1:
+        return [SubmitPart(data_coding, 0, payloads[0])]
+    total = len(payloads)
+    return [
+        SubmitPart(data_coding, ESM_UDHI, concat_udh(ref, total, seq) + payload)
+        for seq, payload in enumerate(payloads, start=1)
+    ]
+
+
 def _check_ref(ref: int, limit: int) -> None:
     if not 0 <= ref <= limit:
         raise ValueError(f"concatenation reference {ref} is outside 0..{limit}")
@@ -161,8 +215,13 @@ def _valid_concat(ref: int, total: int, seq: int) -> Concat | None:
     return Concat(ref, total, seq) if 1 <= seq <= total else None
 
 
-def decode_short_message(data_coding: int, payload: bytes) -> str:
-    """Text of an incoming message; ESME_RX_P_APPN for codings we cannot show."""
+def decode_short_message(data_coding: int, payload: bytes, charset: Charset = Charset.GSM7) -> str:
+    """Text of an incoming message; ESME_RX_P_APPN for codings we cannot show.
+    ``charset`` is what the SMSC means by ``data_coding=0``."""
+    if data_coding == DATA_CODING_GSM7 and charset is not Charset.GSM7:
+        # Latin-1 is a superset of ASCII, and an "ASCII" SMSC that sends octets above
+        # 0x7F most likely means Latin-1 by them: decoding never fails.
+        return payload.decode("latin-1")
     if data_coding == DATA_CODING_GSM7:
         # Some SMSCs deliver Latin-1 under data_coding 0 ("SMSC default alphabet");
         # octets above 0x7F cannot be septets, so they mark that case.
@@ -182,8 +241,9 @@ def _decode_ucs2_part(payload: bytes) -> str:
     return payload.decode("utf-16-be", "surrogatepass")
 
 
-def read_incoming(pdu: DeliverSm | DataSm) -> IncomingText:
-    """Text and concatenation of an incoming message, from UDH or SAR TLVs."""
+def read_incoming(pdu: DeliverSm | DataSm, charset: Charset = Charset.GSM7) -> IncomingText:
+    """Text and concatenation of an incoming message, from UDH or SAR TLVs.
+    ``charset`` is what the SMSC means by ``data_coding=0``."""
     data = pdu.short_message if isinstance(pdu, DeliverSm) else b""
     payload = find_tlv(pdu.tlvs, Tag.MESSAGE_PAYLOAD)
     if not data and payload is not None:
@@ -192,7 +252,7 @@ def read_incoming(pdu: DeliverSm | DataSm) -> IncomingText:
     if pdu.esm_class & ESM_UDHI:
         concat, data = parse_udh(data)
     concat = concat or _sar_concat(pdu.tlvs)
-    return IncomingText(decode_short_message(pdu.data_coding, data), concat)
+    return IncomingText(decode_short_message(pdu.data_coding, data, charset), concat)
 
 
 def _sar_concat(tlvs: tuple[Tlv, ...]) -> Concat | None:
