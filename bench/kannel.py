@@ -1,12 +1,14 @@
 """Kannel (Debian's ``kannel`` 1.4.5: bearerbox + smsbox) as the reference gateway in the
 delivery benchmark, and a tiny HTTP counter for its delivery reports.
 
-The configuration is written for throughput, and says so where it departs from
-Kannel's defaults: logs at warning level and no access logs (a line per message
-otherwise), the message store as one unsynced file (``store-type = file``: what a
-default install keeps; ``spool``, a file per message, would slow it down), delivery
-reports kept in memory (``dlr-storage = internal``), no throughput limit, and the same
-SMPP window as our connector (``max-pending-submits``).
+The boxes are written, started and stopped by the interop test's harness
+(``tests/integration/interop/kannel.py``); this module holds the bench's settings for
+it, written for throughput, where they depart from Kannel's defaults (and the test's):
+logs at warning level and no access logs (a line per message otherwise), the message
+store as one unsynced file (``store-type = file``: what a default install keeps;
+``spool``, a file per message, would slow it down), delivery reports kept in memory
+(``dlr-storage = internal``), no throughput limit, and the same SMPP window as our
+connector (``max-pending-submits``).
 
 ``python bench/kannel.py --dlr-counter PORT`` runs the counter: every
 ``GET /dlr?type=N`` is counted by type, ``GET /count`` answers the counts as JSON.
@@ -19,206 +21,79 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import shutil
-import socket
 import subprocess
 import sys
 import time
-import urllib.error
 import urllib.request
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
-from urllib.parse import parse_qs, urlencode, urlsplit
+from urllib.parse import parse_qs, urlsplit
 
-from servers import free_port
+from servers import ROOT, free_port
 
-BOXES = ("bearerbox", "smsbox")
-SMSC_ID = "sim"
-ADMIN_PASSWORD = "bench-admin"
-USER, PASSWORD = "bench", "bench"
-LOOPBACK = "127.0.0.1"
+# The boxes are run by the interop test's harness, the one implementation of it. Its
+# package, ``tests``, lives at the repository root, which is not on sys.path when a
+# bench script runs as ``python bench/delivery.py`` (sys.path[0] is then bench/).
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
 
+from tests.integration.interop import kannel as harness
+from tests.integration.interop.kannel import (
+    Boxes,
+    KannelConfig,
+    Settings,
+    listening,
+    missing,
+    running,
+)
+from tests.integration.live import LOOPBACK
 
-def missing() -> str | None:
-    absent = [box for box in BOXES if shutil.which(box) is None]
-    return f"{', '.join(absent)} not on PATH (Debian package kannel)" if absent else None
+__all__ = [
+    "SETTINGS",
+    "Boxes",
+    "KannelConfig",
+    "config_for",
+    "dlr_counter",
+    "dlr_counts",
+    "logs",
+    "missing",
+    "running",
+]
 
+#: Kannel tuned for throughput (see above); ``config_for`` adds the window.
+SETTINGS = Settings(
+    smsc_id="sim",
+    admin_password="bench-admin",
+    sendsms_user="bench",
+    sendsms_password="bench",
+    log_level=3,  # warning
+    access_logs=False,
+    file_store=True,
+    enquire_link_interval=30,
+    max_pending_requests=4096,
+    # Longer than the test's (20 s, 5 s): here Kannel shares the machine's cores with
+    # the simulator and the DLR counter, all of them busy.
+    start_timeout=30.0,
+    stop_grace=10.0,
+)
 
-@dataclass(frozen=True, slots=True)
-class KannelConfig:
-    directory: Path
-    smsc_port: int
-    system_id: str
-    password: str
-    window: int
-    admin_port: int
-    smsbox_port: int
-    sendsms_port: int
-
-    @property
-    def path(self) -> Path:
-        return self.directory / "kannel.conf"
-
-    def text(self) -> str:
-        d = self.directory
-        return f"""\
-group = core
-admin-port = {self.admin_port}
-admin-password = {ADMIN_PASSWORD}
-admin-interface = {LOOPBACK}
-admin-allow-ip = {LOOPBACK}
-smsbox-port = {self.smsbox_port}
-smsbox-interface = {LOOPBACK}
-box-allow-ip = {LOOPBACK}
-log-file = "{d / "bearerbox.log"}"
-log-level = 3
-dlr-storage = internal
-store-type = file
-store-location = "{d / "kannel.store"}"
-
-group = smsc
-smsc = smpp
-smsc-id = {SMSC_ID}
-host = {LOOPBACK}
-port = {self.smsc_port}
-transceiver-mode = true
-smsc-username = {self.system_id}
-smsc-password = {self.password}
-system-type = ""
-source-addr-ton = 1
-source-addr-npi = 1
-dest-addr-ton = 1
-dest-addr-npi = 1
-max-pending-submits = {self.window}
-reconnect-delay = 1
-enquire-link-interval = 30
-
-group = smsbox
-bearerbox-host = {LOOPBACK}
-bearerbox-port = {self.smsbox_port}
-sendsms-port = {self.sendsms_port}
-sendsms-interface = {LOOPBACK}
-log-file = "{d / "smsbox.log"}"
-log-level = 3
-max-pending-requests = 4096
-
-group = sendsms-user
-username = {USER}
-password = {PASSWORD}
-concatenation = true
-max-messages = 10
-user-allow-ip = {LOOPBACK}
-"""
-
-    def sendsms_url(self, params: dict[str, str | int]) -> str:
-        query = urlencode({"username": USER, "password": PASSWORD, **params})
-        return f"http://{LOOPBACK}:{self.sendsms_port}/cgi-bin/sendsms?{query}"
-
-    def status(self) -> str:
-        url = f"http://{LOOPBACK}:{self.admin_port}/status.txt?password={ADMIN_PASSWORD}"
-        with urllib.request.urlopen(url, timeout=5) as response:
-            body: bytes = response.read()
-        return body.decode("utf-8", "replace")
+logs = harness.output
 
 
 def config_for(
     directory: Path, *, smsc_port: int, system_id: str, password: str, window: int
 ) -> KannelConfig:
-    return KannelConfig(
-        directory, smsc_port, system_id, password, window, free_port(), free_port(), free_port()
+    return harness.config_for(
+        directory,
+        smsc_port=smsc_port,
+        system_id=system_id,
+        password=password,
+        settings=replace(SETTINGS, window=window),
     )
-
-
-@dataclass(slots=True)
-class Boxes:
-    config: KannelConfig
-    procs: dict[str, subprocess.Popen[bytes]]
-
-    def check_alive(self) -> None:
-        for name, proc in self.procs.items():
-            if proc.poll() is not None:
-                raise RuntimeError(
-                    f"Kannel's {name} (pid {proc.pid}) exited with status {proc.returncode}:\n"
-                    + logs(self.config)
-                )
-
-
-@contextmanager
-def running(config: KannelConfig, timeout: float = 30.0) -> Iterator[Boxes]:
-    """bearerbox and smsbox, once the SMPP link is bound and smsbox is connected;
-    both stopped (SIGTERM, then SIGKILL) however the block ends."""
-    config.path.write_text(config.text())
-    boxes = Boxes(config, {})
-    deadline = time.monotonic() + timeout
-    try:
-        boxes.procs["bearerbox"] = _start("bearerbox", config.path)
-        _wait(boxes, deadline, lambda: _listening(config.smsbox_port))
-        boxes.procs["smsbox"] = _start("smsbox", config.path)
-        # A sendsms request before smsbox has read its users crashes it: wait for the
-        # status page to show it connected instead of probing sendsms.
-        _wait(boxes, deadline, lambda: _online(config))
-        yield boxes
-    finally:
-        for proc in reversed(list(boxes.procs.values())):
-            if proc.poll() is None:
-                proc.terminate()
-        for proc in reversed(list(boxes.procs.values())):
-            try:
-                proc.wait(10)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
-
-
-def logs(config: KannelConfig) -> str:
-    parts = []
-    for name in ("bearerbox.out", "bearerbox.log", "smsbox.out", "smsbox.log"):
-        path = config.directory / name
-        if path.exists():
-            parts.append(f"--- {name}\n{path.read_text(errors='replace')[-3000:]}")
-    return "\n".join(parts)
-
-
-def _start(box: str, path: Path) -> subprocess.Popen[bytes]:
-    with (path.parent / f"{box}.out").open("wb") as out:
-        return subprocess.Popen(
-            [box, str(path)],
-            cwd=path.parent,
-            stdin=subprocess.DEVNULL,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-        )
-
-
-def _wait(boxes: Boxes, deadline: float, ready: Callable[[], bool]) -> None:
-    while time.monotonic() < deadline:
-        boxes.check_alive()
-        if ready():
-            return
-        time.sleep(0.05)
-    raise TimeoutError("Kannel was not ready in time:\n" + logs(boxes.config))
-
-
-def _listening(port: int) -> bool:
-    try:
-        with socket.create_connection((LOOPBACK, port), timeout=1):
-            return True
-    except OSError:
-        return False
-
-
-def _online(config: KannelConfig) -> bool:
-    try:
-        lines = config.status().splitlines()
-    except (urllib.error.URLError, ConnectionError, TimeoutError):
-        return False
-    smsc = any(SMSC_ID in line and "online" in line for line in lines)
-    smsbox = any(line.strip().startswith("smsbox:") and "on-line" in line for line in lines)
-    return smsc and smsbox
 
 
 # -- the delivery report counter ----------------------------------------------------------
@@ -298,7 +173,7 @@ def dlr_counter(log: Path) -> Iterator[tuple[int, subprocess.Popen[bytes]]]:
         )
     try:
         deadline = time.monotonic() + 15
-        while not _listening(port):
+        while not listening(port):
             if proc.poll() is not None or time.monotonic() > deadline:
                 raise RuntimeError(f"the DLR counter did not start:\n{log.read_text()}")
             time.sleep(0.05)

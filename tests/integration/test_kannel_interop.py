@@ -215,7 +215,7 @@ def test_kannel_sends_through_the_simulator(
     )
     # ...and when Kannel stops it unbinds, which the simulator answers and logs.
     kannel_boxes.stop()
-    assert [p.returncode for p in kannel_boxes.procs] == [0, 0], kannel.output(config)
+    assert [p.returncode for p in kannel_boxes.procs.values()] == [0, 0], kannel.output(config)
     _wait(
         lambda: simulator.get("/stats")["sessions_open"] == 0,
         5,
