@@ -234,3 +234,22 @@ async def test_failure_keeps_the_carriers_own_error_code(db: Database) -> None:
             ).all()
         )
     assert codes == {twilio: "21211", smpp: "0x0000000B"}
+
+
+async def test_a_partly_sent_message_leaves_no_part_waiting_for_its_receipt(
+    db: Database,
+) -> None:
+    """Part 1 taken, part 2 refused: the message is retried, no part is stored, and
+    the worker forgets part 1's id (it would otherwise be kept for good, and its
+    receipts routed as if its submit result were still on its way)."""
+    _, ids = await _account_with_messages(db, 1)
+    await _only_these_due(db, ids)
+
+    def half(message: OutgoingSms) -> SubmitResult:
+        failure = SubmitFailure("transient", "part 2 of 2: throttled", maybe_delivered=True)
+        return SubmitResult(message.id, (f"c{message.id}-1",), failure)
+
+    worker = Worker(db, {"sim": ScriptedTransport(half)}, RoutingTable([Route("sim")]))
+    assert await worker.run_once() == 1
+    assert (await _status(db, ids))[ids[0]] == "queued"
+    assert worker._unstored == set()

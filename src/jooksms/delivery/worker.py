@@ -257,7 +257,9 @@ class Worker:
         self._put_result(message, result)
 
     def _put_result(self, message: Claimed, result: Result) -> None:
-        if not isinstance(result, NoRoute):
+        # The parts that will be stored as sent (the same test as ``_sort``): their
+        # keys are let go once stored. A partly failed message stores no parts.
+        if not isinstance(result, NoRoute) and result[1].failure is None:
             connector, outcome = result
             for carrier_id in outcome.carrier_ids:
                 self._unstored.add((connector, message_id_key(carrier_id)))
