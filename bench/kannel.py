@@ -50,7 +50,7 @@ from tests.integration.interop.kannel import (
     missing,
     running,
 )
-from tests.integration.live import LOOPBACK
+from tests.integration.live import LOOPBACK, stop_processes
 
 __all__ = [
     "SETTINGS",
@@ -179,12 +179,7 @@ def dlr_counter(log: Path) -> Iterator[tuple[int, subprocess.Popen[bytes]]]:
             time.sleep(0.05)
         yield port, proc
     finally:
-        proc.terminate()
-        try:
-            proc.wait(5)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        stop_processes(proc)
 
 
 def dlr_counts(port: int) -> dict[str, Any]:

@@ -28,6 +28,20 @@ from sqlalchemy.ext.asyncio import create_async_engine
 LOOPBACK = "127.0.0.1"
 
 
+def stop_processes(*procs: subprocess.Popen[Any], timeout: float = 5.0) -> None:
+    """SIGTERM to each that still runs, all at once, then wait for each; SIGKILL one
+    that has not gone after ``timeout``."""
+    for proc in procs:
+        if proc.poll() is None:
+            proc.terminate()
+    for proc in procs:
+        try:
+            proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
 def free_port() -> int:
     """A port nothing listens on now. Another process could take it before the server
     binds, so callers that can should pass a bound socket instead."""

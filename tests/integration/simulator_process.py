@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import os
 import re
-import signal
 import subprocess
 import sys
 import time
@@ -22,6 +21,8 @@ from typing import Any
 from urllib.parse import quote, urlencode
 
 import httpx
+
+from tests.integration.live import stop_processes
 
 LOOPBACK = "127.0.0.1"
 #: The simulator's default account (``--system-id`` / ``--password``).
@@ -96,23 +97,12 @@ class SimulatorProcess:
 
     def stop(self, timeout: float = 10.0) -> None:
         """SIGTERM, then SIGKILL if it does not go in time."""
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(timeout)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
+        stop_processes(self.proc, timeout=timeout)
 
 
 def stop_simulators(simulators: Iterable[SimulatorProcess], timeout: float = 10.0) -> None:
     """SIGTERM to all at once, then wait for each (SIGKILL if it does not go)."""
-    simulators = list(simulators)
-    for sim in simulators:
-        if sim.alive():
-            sim.proc.send_signal(signal.SIGTERM)
-    for sim in simulators:
-        sim.stop(timeout)
+    stop_processes(*(sim.proc for sim in simulators), timeout=timeout)
 
 
 def start_simulators(

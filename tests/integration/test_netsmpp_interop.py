@@ -23,6 +23,7 @@ from jooksms.delivery.worker import Worker, WorkerConfig
 from jooksms.transports.smpp.client import SessionState, SmppClient, SmppConfig
 from tests.conftest import Tenant, fresh_number
 from tests.delivery.test_queue import _only_these_due
+from tests.integration.live import stop_processes
 
 SCRIPT = Path(__file__).parent / "interop" / "netsmpp_smsc.pl"
 INCOMING_TEXT = "Спасибо, всё получено ✓"
@@ -96,12 +97,7 @@ async def perl_smsc(tmp_path: Path, other_tenant: Tenant) -> AsyncIterator[PerlS
         port = await _listening_port(proc, log, stderr)
         yield PerlSmsc(proc, port, log, stderr)
     finally:
-        proc.terminate()
-        try:
-            proc.wait(5)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        stop_processes(proc)
 
 
 async def _listening_port(proc: subprocess.Popen[bytes], log: Path, stderr: Path) -> int:

@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlencode
 
-from tests.integration.live import LOOPBACK, free_port
+from tests.integration.live import LOOPBACK, free_port, stop_processes
 
 BOXES = ("bearerbox", "smsbox")
 SMSC_ID = "jooksms-sim"
@@ -221,16 +221,8 @@ class Boxes:
     def stop(self) -> None:
         """SIGTERM (bearerbox then unbinds), SIGKILL after a grace period. Idempotent."""
         # smsbox first: it is bearerbox's client, and leaving first keeps bearerbox quick.
-        procs = list(reversed(self.procs.values()))
-        for proc in procs:
-            if proc.poll() is None:
-                proc.terminate()
-        for proc in procs:
-            try:
-                proc.wait(self.config.settings.stop_grace)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
+        procs = reversed(self.procs.values())
+        stop_processes(*procs, timeout=self.config.settings.stop_grace)
 
 
 @contextmanager
