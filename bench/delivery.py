@@ -522,18 +522,24 @@ def setup_name(backend: str, workers: int) -> str:
     return f"JookSMS PostgreSQL, API + {workers} worker{'s' if workers > 1 else ''}"
 
 
+def _timed(outcome: Outcome, label: str, body: Callable[[ExitStack], None]) -> None:
+    """Run ``body`` with an exit stack for what it starts; a failure is kept in the
+    outcome (the other setups still run) and the time taken either way."""
+    started = time.monotonic()
+    try:
+        with ExitStack() as stack:
+            body(stack)
+    except Exception as exc:
+        outcome.error = f"{type(exc).__name__}: {exc}"
+        print(f"\n!!! {label}: {outcome.error}\n", flush=True)
+    outcome.run_seconds = time.monotonic() - started
+
+
 def run_ours(opts: Options, run_no: int) -> Outcome:
     outcome = Outcome(setup_name(opts.backend, opts.workers), opts.messages)
     tag = f"{opts.backend}-w{opts.workers}-r{run_no}"
     print(f"\n=== {outcome.setup}, run {run_no or 'profiled'} ===", flush=True)
-    started = time.monotonic()
-    try:
-        with ExitStack() as stack:
-            _run_ours(opts, tag, outcome, stack)
-    except Exception as exc:
-        outcome.error = f"{type(exc).__name__}: {exc}"
-        print(f"\n!!! {outcome.setup}: {outcome.error}\n", flush=True)
-    outcome.run_seconds = time.monotonic() - started
+    _timed(outcome, outcome.setup, lambda stack: _run_ours(opts, tag, outcome, stack))
     if opts.profile and opts.backend == "postgres":
         outcome.gc = _gc_stats(LOGS / f"delivery-{tag}-worker1.log")
     return outcome
@@ -974,14 +980,7 @@ def run_kannel(opts: KannelOptions, run_no: int) -> Outcome:
     if why:
         outcome.error = f"Kannel is not installed: {why}"
         return outcome
-    started = time.monotonic()
-    try:
-        with ExitStack() as stack:
-            _run_kannel(opts, run_no, outcome, stack)
-    except Exception as exc:
-        outcome.error = f"{type(exc).__name__}: {exc}"
-        print(f"\n!!! Kannel: {outcome.error}\n", flush=True)
-    outcome.run_seconds = time.monotonic() - started
+    _timed(outcome, "Kannel", lambda stack: _run_kannel(opts, run_no, outcome, stack))
     return outcome
 
 
