@@ -9,7 +9,12 @@ from hypothesis import strategies as st
 from phonenumbers import PhoneNumberFormat
 
 from jooksms.domain import phone
-from jooksms.domain.phone import InvalidPhoneNumber, normalise_or_keep, to_e164
+from jooksms.domain.phone import (
+    InvalidPhoneNumber,
+    address_book_number,
+    normalise_or_keep,
+    to_e164,
+)
 
 ACCEPTED = [
     ("+50768819519", "+50768819519"),
@@ -28,6 +33,12 @@ ACCEPTED = [
     ("+49 30/12345678", "+493012345678"),
     ("+39 06 1234 5678", "+390612345678"),
     ("+1 (201) 555-0123", "+12015550123"),
+    # The country code in parentheses, prefix included, as many print it.
+    ("(+507) 6804 1432", "+50768041432"),
+    ("(+507)6804-1432", "+50768041432"),
+    ("(00507) 6804 1432", "+50768041432"),
+    # A form's unescaped + arrives as a space; the number is international anyway.
+    ("( 507) 6804 1432", "+50768041432"),
     ("1.201.555.0123", "+12015550123"),
     # Possible but unassigned: the API only rejects impossible numbers.
     ("+15551234567", "+15551234567"),
@@ -44,6 +55,8 @@ REJECTED = [
     ("+1 800 FLOWERS", "only digits"),
     ("+507 6881 95a9", "only digits"),
     ("++50768819519", "only digits"),
+    ("(+507) (+6804) 1432", "only digits"),
+    ("507+68041432", "only digits"),
     ("+507 6881 9519 ext. 12", "only digits"),
     ("+５０７６８８１９５１９", "only digits"),
     ("+1234", "too short"),
@@ -109,6 +122,50 @@ def test_seed_address_book_number_is_impossible_so_kept() -> None:
 )
 def test_normalise_or_keep(raw: str, expected: str) -> None:
     assert normalise_or_keep(raw) == expected
+
+
+@pytest.mark.parametrize(
+    ("raw", "expected"),
+    [
+        ("+507 6881-9519", "+50768819519"),
+        ("(+507) 6804 1432", "+50768041432"),
+        # The seed's own example: one digit too long for +1, kept as written.
+        (" +1301585886967 ", "+1301585886967"),
+        ("+1234", "+1234"),
+    ],
+)
+def test_address_book_number_keeps_what_is_written_like_a_number(raw: str, expected: str) -> None:
+    assert address_book_number(raw) == expected
+
+
+@pytest.mark.parametrize(
+    ("raw", "reason"),
+    [
+        ("hello", "only digits"),
+        ("", "no digits"),
+        ("+1 800 FLOWERS", "only digits"),
+        ("+123456789012345678901", "more than 20 digits"),
+    ],
+)
+def test_address_book_number_refuses_words(raw: str, reason: str) -> None:
+    with pytest.raises(InvalidPhoneNumber, match=reason):
+        address_book_number(raw)
+
+
+@settings(max_examples=500, deadline=None)
+@given(
+    st.sampled_from(["", "+", "00", "(+", "(00", "( +", "(", " "]),
+    st.text(alphabet="0123456789 ().-/", min_size=1, max_size=24),
+)
+def test_what_the_error_lists_as_allowed_is_never_refused_for_its_characters(
+    prefix: str, rest: str
+) -> None:
+    # The refusal "only digits, one leading + or 00, spaces and - . ( ) / are allowed"
+    # must be true: a string made of just those is refused, if at all, for another reason.
+    try:
+        to_e164(prefix + rest)
+    except InvalidPhoneNumber as exc:
+        assert "only digits" not in exc.reason
 
 
 REGIONS = sorted(phonenumbers.SUPPORTED_REGIONS)

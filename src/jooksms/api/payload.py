@@ -3,6 +3,10 @@
 The seed's clients send JSON with and without a Content-Type, and form bodies
 (curl's ``-d`` default). Form fields may use PHP's bracket notation
 (``list[0][to]=...``), which is how a form carries a list of recipients.
+
+A form's values are all text, so its fields are converted to their types when
+validated; a JSON body's values must already have them. The two are told apart by
+the type of what ``read_payload`` returns (``FormFields`` for a form).
 """
 
 from __future__ import annotations
@@ -17,6 +21,15 @@ from starlette.requests import Request
 from jooksms.errors import BadRequest, PayloadTooLarge
 
 _BRACKETS = re.compile(r"\[([^\[\]]*)\]")
+# The deepest key the API reads is ``list[0][to]`` (3 levels) and the most keys a valid
+# form holds is a full ``many`` list (10,000 entries of 6 fields). The bounds keep a
+# hostile form (``a[a][a]...``, or millions of ``&``) from costing recursion or memory.
+MAX_FORM_DEPTH = 8
+MAX_FORM_KEYS = 61_000
+
+
+class FormFields(dict[str, Any]):
+    """A body read from a form (or a query string): its values are text to convert."""
 
 
 async def read_body(request: Request, *, limit: int) -> bytes:
@@ -47,8 +60,15 @@ async def read_payload(request: Request, *, limit: int) -> dict[str, Any]:
         text = body.decode("utf-8")
     except UnicodeDecodeError:
         raise BadRequest("the form body is not valid UTF-8") from None
-    form: dict[str, Any] = unflatten(parse_qsl(text, keep_blank_values=True))
-    return form
+    return FormFields(unflatten(form_pairs(text)))
+
+
+def form_pairs(text: str) -> list[tuple[str, str]]:
+    """The form's key/value pairs; BadRequest past ``MAX_FORM_KEYS``."""
+    try:
+        return parse_qsl(text, keep_blank_values=True, max_num_fields=MAX_FORM_KEYS)
+    except ValueError:
+        raise BadRequest(f"the form has more than {MAX_FORM_KEYS} fields") from None
 
 
 def parse_json(body: bytes) -> dict[str, Any]:
@@ -69,11 +89,17 @@ def unflatten(pairs: list[tuple[str, str]]) -> dict[str, Any]:
     """``a[0][b]=1&a[1][b]=2&c=3`` -> ``{"a": [{"b": "1"}, {"b": "2"}], "c": "3"}``.
 
     Numeric keys become list positions in order of their numbers; ``a[]`` appends.
+    A key nested deeper than ``MAX_FORM_DEPTH`` is a BadRequest naming it.
     """
     root: dict[str, Any] = {}
     for key, value in pairs:
         head, _, rest = key.partition("[")
         path = [head, *_BRACKETS.findall("[" + rest)] if rest else [head]
+        if len(path) > MAX_FORM_DEPTH:
+            raise BadRequest(
+                f"form field {head[:40]!r} is nested {len(path)} levels deep; "
+                f"at most {MAX_FORM_DEPTH} are allowed"
+            )
         _place(root, path, value)
     # The top level stays a dict even when every key is a number.
     return {k: _lists(v) for k, v in root.items()}

@@ -19,7 +19,7 @@ from phonenumbers import (
     ValidationResult,
 )
 
-__all__ = ["InvalidPhoneNumber", "normalise_or_keep", "to_e164"]
+__all__ = ["InvalidPhoneNumber", "address_book_number", "normalise_or_keep", "to_e164"]
 
 # Longer than any real number; refusing early keeps pasted garbage away from the parser.
 _MAX_DIGITS = 20
@@ -72,6 +72,19 @@ def normalise_or_keep(raw: str) -> str:
     return raw.strip() if isinstance(outcome, _Rejected) else outcome
 
 
+def address_book_number(raw: str) -> str:
+    """E.164 when possible, else ``raw`` as written if it is at least written like a
+    number (digits and separators): an address book keeps numbers it cannot place,
+    such as the seed's ``+1301585886967``, but not words."""
+    outcome = _convert(raw)
+    if not isinstance(outcome, _Rejected):
+        return outcome
+    shape = _international_digits(raw)
+    if isinstance(shape, _Rejected):
+        raise InvalidPhoneNumber(raw, shape.reason)
+    return raw.strip()
+
+
 # Rejections are cached as values because lru_cache does not remember raised exceptions,
 # and a bulk request may repeat the same bad number thousands of times.
 @lru_cache(maxsize=65536)
@@ -83,16 +96,17 @@ def _convert(raw: str) -> str | _Rejected:
 
 
 def _international_digits(raw: str) -> str | _Rejected:
-    text = raw.strip()
-    if text.startswith("+"):
-        text = text[1:]
-    elif text.startswith("00"):
-        text = text[2:]
-    digits = _SEPARATORS.sub("", text)
+    # Separators go first, so that a prefix written inside them, as in "(+507) 6804 1432"
+    # or "(00507) ...", is still the leading prefix.
+    digits = _SEPARATORS.sub("", raw)
+    if digits.startswith("+"):
+        digits = digits[1:]
+    elif digits.startswith("00"):
+        digits = digits[2:]
     if not digits:
         return _Rejected("no digits")
     if not _DIGITS.fullmatch(digits):
-        return _Rejected("only digits, spaces and - . ( ) / are allowed")
+        return _Rejected("only digits, one leading + or 00, spaces and - . ( ) / are allowed")
     if len(digits) > _MAX_DIGITS:
         return _Rejected(f"more than {_MAX_DIGITS} digits")
     return digits
