@@ -177,3 +177,21 @@ async def test_ten_thousand_recipients(tenant: Tenant) -> None:
     # Every bulk-inserted message is in the search index.
     found = await tenant.post("/api/v1/sms/search/messages", json={"query": "BULK"})
     assert found.json()["meta"]["pagination"]["total"] == 10_000
+
+
+async def test_entry_of_wrong_json_type_gets_minus_one_and_form_text_is_converted(
+    tenant: Tenant,
+) -> None:
+    entries = [{"to": "+50767832484", "external_id": "5"}, {"to": "+50767832484", "external_id": 5}]
+    r = await tenant.post("/api/v1/sms/to_many", json={"body": "Hi", "list": entries})
+    assert r.json()["ids"][0] == -1 and r.json()["ids"][1] > 0, r.text
+    assert r.json()["errors"] == [
+        {"index": 0, "fields": {"external_id": "Input should be a valid integer"}}
+    ]
+    form = "body=Hi&list[0][to]=%2B50767832484&list[0][external_id]=5"
+    r = await tenant.post(
+        "/api/v1/sms/to_many",
+        content=form,
+        headers={"Content-Type": "application/x-www-form-urlencoded"},
+    )
+    assert r.json()["ids"][0] > 0, r.text

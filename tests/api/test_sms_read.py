@@ -193,3 +193,41 @@ async def test_cancel_sent_message_is_409(tenant: Tenant, db: Database) -> None:
 async def test_numbers_lists_first_number_first(tenant: Tenant) -> None:
     r = (await tenant.get("/api/v1/numbers")).json()
     assert r["data"] == [{"number": tenant.number, "first": True}]
+
+
+@pytest.mark.parametrize(
+    ("body", "field"),
+    [
+        ({"from_date": 12.5}, "from_date"),
+        ({"to_date": 1466953200}, "to_date"),
+        ({"query": 5}, "query"),
+        ({"query": ["test"]}, "query"),
+        ({"number": 50768819519}, "number"),
+        ({"query": "test", "page": "2"}, "page"),
+        ({"query": "test", "page": 1.5}, "page"),
+        ({"query": "test", "per_page": True}, "per_page"),
+        ({"query": "test", "per_page": 101}, "per_page"),
+    ],
+)
+async def test_search_field_of_wrong_json_type_is_422_naming_it(
+    tenant: Tenant, body: dict[str, object], field: str
+) -> None:
+    r = await tenant.post("/api/v1/sms/search/messages", json=body)
+    assert r.status_code == 422, r.text
+    assert list(r.json()["error"]["fields"]) == [field]
+
+
+async def test_search_reads_query_string_and_form_as_text(tenant: Tenant) -> None:
+    url = "/api/v1/sms/search/messages"
+    by_query = await tenant.get(f"{url}?query=test&page=1&per_page=2")
+    by_form = await tenant.post(url, data={"query": "test", "page": "1", "per_page": "2"})
+    for r in (by_query, by_form):
+        assert r.status_code == 200, r.text
+        assert r.json()["meta"]["pagination"]["per_page"] == 2
+
+
+async def test_search_number_in_parentheses_is_read(tenant: Tenant) -> None:
+    sent = await tenant.post("/api/v1/sms", json={"to": "+50768041432", "body": "paren"})
+    assert sent.status_code == 200
+    r = await tenant.post("/api/v1/sms/search/messages", json={"number": "(+507) 6804 1432"})
+    assert [hit["id"] for hit in r.json()["data"]] == [sent.json()["data"]["id"]]

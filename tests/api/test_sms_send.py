@@ -6,6 +6,8 @@ import pytest
 
 from tests.conftest import Tenant
 
+FORM = {"Content-Type": "application/x-www-form-urlencoded"}
+
 SEED_JSON = """{
 "to": "+50768819519",
 "from": "50672004393",
@@ -152,6 +154,14 @@ async def test_segments_and_encoding_are_stored(tenant: Tenant, db) -> None:  # 
         ({"to": "+50768819519", "body": "x", "external_id": 1.5}, "external_id"),
         ({"to": "+50768819519", "body": "x", "external_id": True}, "external_id"),
         ({"to": "+50768819519", "body": "x", "external_id": 2**63}, "external_id"),
+        # JSON carries types: the wrong one is refused, not converted or ignored.
+        ({"to": "+50768819519", "body": "x", "external_id": "999"}, "external_id"),
+        ({"to": "+50768819519", "body": "x", "external_id": 999.0}, "external_id"),
+        ({"to": "+50768819519", "body": "x", "scheduled": 1466953200}, "scheduled"),
+        ({"to": "+50768819519", "body": "x", "scheduled": 12.5}, "scheduled"),
+        ({"to": "+50768819519", "body": "x", "from": 50672004393}, "from"),
+        ({"to": "+50768819519", "body": ["x"]}, "body"),
+        ({"to": ["+50768819519"], "body": "x"}, "to"),
     ],
 )
 async def test_bad_fields_are_422_naming_the_field(
@@ -209,3 +219,30 @@ async def test_account_without_number_is_422_on_from(db, anon) -> None:  # type:
     assert r.status_code == 422
     assert "from" in r.json()["error"]["fields"]
     await t.http.aclose()
+
+
+@pytest.mark.parametrize("written", ["(+507) 6804 1432", "(00507) 6804-1432", "+(507) 6804 1432"])
+async def test_country_code_in_parentheses_is_read(tenant: Tenant, written: str) -> None:
+    for kw in ({"json": {"to": written, "body": "x"}}, {"data": {"to": written, "body": "x"}}):
+        r = await tenant.post("/api/v1/sms", **kw)  # type: ignore[arg-type]
+        assert r.status_code == 200, r.text
+        assert r.json()["data"]["number"] == "+50768041432"
+    # A form's unescaped + is a space: the number still reads as international.
+    raw = "to=(+507) 6804 1432&body=x"
+    r = await tenant.post("/api/v1/sms", content=raw, headers=FORM)
+    assert r.json()["data"]["number"] == "+50768041432", r.text
+
+
+async def test_form_values_are_text_converted_by_the_field(tenant: Tenant) -> None:
+    form = "to=%2B50768819519&body=x&external_id=999&scheduled=2099/06/26 10:00 GMT-5"
+    r = await tenant.post("/api/v1/sms", content=form, headers=FORM)
+    assert r.status_code == 200, r.text
+    assert (r.json()["data"]["external_id"], r.json()["data"]["status"]) == (999, "scheduled")
+
+
+@pytest.mark.parametrize(
+    "form", ["to[]=%2B50768819519&body=x", "to[a]=1&body=x", "to=%2B50768819519&body[0]=x"]
+)
+async def test_form_list_where_text_is_expected_is_422(tenant: Tenant, form: str) -> None:
+    r = await tenant.post("/api/v1/sms", content=form, headers=FORM)
+    assert r.status_code == 422, r.text

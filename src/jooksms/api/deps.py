@@ -49,8 +49,8 @@ class Call:
         self,
         fetch: Callable[[AsyncSession, PageRequest], Awaitable[Page[T]]],
         shape: Callable[[T], dict[str, Any]],
-        page: str | None,
-        per_page: str | None,
+        page: int | None,
+        per_page: int | None,
     ) -> Json:
         """One page of a list, in the seed's list envelope."""
         pages = PageRequest.parse(page, per_page)

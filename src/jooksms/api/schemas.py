@@ -3,9 +3,11 @@ also document the API in OpenAPI."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import datetime
 from typing import Annotated, Any, TypeVar
 
+from fastapi import Query
 from pydantic import (
     AfterValidator,
     BaseModel,
@@ -15,13 +17,16 @@ from pydantic import (
     ValidationError,
     WithJsonSchema,
     field_validator,
+    model_validator,
 )
 
 from jooksms.api.openapi_docs import ref
+from jooksms.api.payload import FormFields
 from jooksms.domain.dates import parse_datetime
 from jooksms.domain.encoding import MAX_SEGMENTS, analyse
-from jooksms.domain.phone import normalise_or_keep, to_e164
+from jooksms.domain.phone import address_book_number, normalise_or_keep, to_e164
 from jooksms.errors import ValidationFailed
+from jooksms.services.pagination import MAX_PER_PAGE
 
 INT64 = (-(2**63), 2**63 - 1)
 _M = TypeVar("_M", bound=BaseModel)
@@ -99,6 +104,12 @@ GroupId = Annotated[
     _Blank,
     BeforeValidator(_no_bool),
 ]
+PageNumber = Annotated[
+    Annotated[int, Field(ge=1, le=10_000_000)] | None, _Blank, BeforeValidator(_no_bool)
+]
+PerPage = Annotated[
+    Annotated[int, Field(ge=1, le=MAX_PER_PAGE)] | None, _Blank, BeforeValidator(_no_bool)
+]
 Body = Annotated[str, AfterValidator(_body), Field(examples=["Just a test"])]
 # "If not given or invalid we use the first number": a bad ``from`` is not an error.
 Sender = Annotated[
@@ -107,6 +118,13 @@ Sender = Annotated[
     Field(default=None, alias="from"),
 ]
 Name = Text100
+# A contact's number: E.164 where it parses, else kept as written (an address book
+# keeps what it cannot place), but always written like a number.
+ContactPhone = Annotated[
+    str,
+    Field(min_length=1, max_length=32, examples=["+50768819519", "+1301585886967"]),
+    AfterValidator(address_book_number),
+]
 
 
 class _Model(BaseModel):
@@ -168,28 +186,47 @@ class SearchMessages(_Model):
     from_date: DateText = None
     to_date: DateText = None
     query: Text500 = None
+    page: PageNumber = None
+    per_page: PerPage = None
+
+
+# Page numbers in a query string, declared as the integers they are.
+PageQuery = Annotated[int | None, BeforeValidator(_blank_is_none), Query(ge=1, le=10_000_000)]
+PerPageQuery = Annotated[int | None, BeforeValidator(_blank_is_none), Query(ge=1, le=MAX_PER_PAGE)]
 
 
 class NewContact(_Model):
     first_name: Annotated[str, Field(min_length=1, max_length=100)]
     last_name: Annotated[str, Field(min_length=1, max_length=100)]
-    main_phone: Annotated[
-        str, Field(min_length=1, max_length=32), AfterValidator(normalise_or_keep)
-    ]
+    main_phone: ContactPhone
     reference: Text255 = None
     contact_group_id: GroupId = None
 
 
 class ContactChanges(_Model):
-    """Only the fields sent change. A default of None means "not sent"; an explicit
-    null for a required field fails validation, since defaults are not validated."""
+    """Only the fields sent change, and at least one must be sent. A default of None
+    means "not sent"; an explicit null for a required field fails validation, since
+    defaults are not validated."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "anyOf": [
+                {"required": [name]}
+                for name in ("first_name", "last_name", "main_phone", "reference")
+            ]
+        }
+    )
 
     first_name: Annotated[str, Field(min_length=1, max_length=100)] = None  # type: ignore[assignment]
     last_name: Name = None
-    main_phone: Annotated[
-        str, Field(min_length=1, max_length=32), AfterValidator(normalise_or_keep)
-    ] = None  # type: ignore[assignment]
+    main_phone: ContactPhone = None  # type: ignore[assignment]
     reference: Text255 = None
+
+    @model_validator(mode="after")
+    def _something_sent(self) -> ContactChanges:
+        if not self.model_fields_set:
+            raise ValueError("send at least one of first_name, last_name, main_phone, reference")
+        return self
 
 
 class GroupName(_Model):
@@ -226,9 +263,19 @@ def field_problems(exc: ValidationError, prefix: str = "") -> dict[str, str]:
     return problems
 
 
-def validate(model: type[_M], payload: dict[str, Any]) -> _M:
+def json_typed(payload: Mapping[str, Any]) -> bool:
+    """Whether ``payload``'s values must already have their fields' types: a JSON body's
+    must (``"from_date": 12.5`` is refused, not read as a timestamp or ignored), while a
+    form's are all text, converted by the field."""
+    return not isinstance(payload, FormFields)
+
+
+def validate(model: type[_M], payload: Mapping[str, Any], *, strict: bool | None = None) -> _M:
+    """``payload`` as ``model``, strictly typed unless it is a form (see ``json_typed``)."""
     try:
-        return model.model_validate(payload)
+        return model.model_validate(
+            payload, strict=json_typed(payload) if strict is None else strict
+        )
     except ValidationError as exc:
         problems = field_problems(exc)
         first = next(iter(problems.items()))

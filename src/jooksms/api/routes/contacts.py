@@ -10,7 +10,17 @@ from jooksms.api import shapes
 from jooksms.api.deps import Caller
 from jooksms.api.envelopes import Json, contact_json, group_json, ok
 from jooksms.api.openapi_docs import body, responses
-from jooksms.api.schemas import INT64, ContactChanges, GroupMembers, GroupName, NewContact, validate
+from jooksms.api.schemas import (
+    INT64,
+    ContactChanges,
+    GroupMembers,
+    GroupName,
+    NewContact,
+    PageQuery,
+    PerPageQuery,
+    json_typed,
+    validate,
+)
 from jooksms.errors import ValidationFailed
 from jooksms.services import contacts
 from jooksms.services.contacts import ContactFields
@@ -24,7 +34,9 @@ def _deleted(object_id: int) -> Json:
 
 
 @router.get("/contact", summary="List contacts", responses=responses(shapes.ContactList, 422))
-async def list_contacts(call: Caller, page: str | None = None, per_page: str | None = None) -> Json:
+async def list_contacts(
+    call: Caller, page: PageQuery = None, per_page: PerPageQuery = None
+) -> Json:
     return await call.listing(
         lambda session, pages: contacts.list_contacts(session, account_id=call.account, page=pages),
         contact_json,
@@ -104,7 +116,7 @@ async def delete_contact(call: Caller, contact_id: ObjectId) -> Json:
 @router.get(
     "/contact_group", summary="List contact groups", responses=responses(shapes.GroupList, 422)
 )
-async def list_groups(call: Caller, page: str | None = None, per_page: str | None = None) -> Json:
+async def list_groups(call: Caller, page: PageQuery = None, per_page: PerPageQuery = None) -> Json:
     return await call.listing(
         lambda session, pages: contacts.list_groups(session, account_id=call.account, page=pages),
         group_json,
@@ -176,7 +188,7 @@ async def delete_group(call: Caller, group_id: ObjectId) -> Json:
     responses=responses(shapes.ContactList, 404, 422),
 )
 async def list_members(
-    call: Caller, group_id: ObjectId, page: str | None = None, per_page: str | None = None
+    call: Caller, group_id: ObjectId, page: PageQuery = None, per_page: PerPageQuery = None
 ) -> Json:
     return await call.listing(
         lambda session, pages: contacts.list_contacts(
@@ -210,7 +222,8 @@ def _member_ids(payload: dict[str, Any]) -> list[int]:
     if "contact_id" not in payload or "contact_ids" in payload:
         return validate(GroupMembers, payload).contact_ids
     try:
-        return validate(GroupMembers, {"contact_ids": [payload["contact_id"]]}).contact_ids
+        shorthand = {"contact_ids": [payload["contact_id"]]}
+        return validate(GroupMembers, shorthand, strict=json_typed(payload)).contact_ids
     except ValidationFailed as exc:
         problem = next(iter(exc.fields.values()))
         raise ValidationFailed.field("contact_id", problem) from None

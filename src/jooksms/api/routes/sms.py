@@ -13,15 +13,19 @@ from jooksms.api import shapes
 from jooksms.api.deps import Caller, authenticated
 from jooksms.api.envelopes import Json, message_json, ok, paginated, search_hit_json
 from jooksms.api.openapi_docs import body, responses
+from jooksms.api.payload import FormFields
 from jooksms.api.schemas import (
     INT64,
     Many,
     ManyEntry,
+    PageQuery,
+    PerPageQuery,
     SearchMessages,
     SendSms,
     ToMany,
     ToManyEntry,
     field_problems,
+    json_typed,
     validate,
 )
 from jooksms.domain.encoding import analyse
@@ -67,7 +71,9 @@ FAST_ROUTES = [Route("/api/v1/sms", send_direct, methods=["POST"])]
 
 
 @router.get("", summary="List messages, newest first", responses=responses(shapes.SmsList, 422))
-async def list_messages(call: Caller, page: str | None = None, per_page: str | None = None) -> Json:
+async def list_messages(
+    call: Caller, page: PageQuery = None, per_page: PerPageQuery = None
+) -> Json:
     return await call.listing(
         lambda session, pages: messages.list_page(session, account_id=call.account, page=pages),
         message_json,
@@ -83,7 +89,8 @@ async def list_messages(call: Caller, page: str | None = None, per_page: str | N
     responses=responses(shapes.IdList, 400, 413, 422),
 )
 async def to_many(call: Caller) -> Json:
-    req = validate(ToMany, await call.payload())
+    payload = await call.payload()
+    req = validate(ToMany, payload)
     info = analyse(req.body)
 
     def draft(entry: BaseModel) -> MessageDraft:
@@ -98,7 +105,7 @@ async def to_many(call: Caller) -> Json:
             last_name=entry.last_name,
         )
 
-    return await _send_each(call, req.from_, req.list, ToManyEntry, draft)
+    return await _send_each(call, req.from_, req.list, ToManyEntry, draft, json_typed(payload))
 
 
 @router.post(
@@ -108,7 +115,8 @@ async def to_many(call: Caller) -> Json:
     responses=responses(shapes.IdList, 400, 413, 422),
 )
 async def many(call: Caller) -> Json:
-    req = validate(Many, await call.payload())
+    payload = await call.payload()
+    req = validate(Many, payload)
 
     def draft(entry: BaseModel) -> MessageDraft:
         assert isinstance(entry, ManyEntry)
@@ -122,7 +130,7 @@ async def many(call: Caller) -> Json:
             last_name=entry.last_name,
         )
 
-    return await _send_each(call, req.from_, req.list, ManyEntry, draft)
+    return await _send_each(call, req.from_, req.list, ManyEntry, draft, json_typed(payload))
 
 
 async def _send_each(
@@ -131,6 +139,7 @@ async def _send_each(
     entries: list[Any],
     model: type[BaseModel],
     draft: Any,
+    strict: bool,
 ) -> Json:
     """Validate each entry on its own: a bad one gets -1 at its position, the rest go."""
     ids: list[int] = [-1] * len(entries)
@@ -142,7 +151,7 @@ async def _send_each(
             errors.append({"index": index, "fields": {"list": "each entry must be an object"}})
             continue
         try:
-            entry = model.model_validate(raw)
+            entry = model.model_validate(raw, strict=strict)
         except ValidationError as exc:
             errors.append({"index": index, "fields": field_problems(exc)})
             continue
@@ -175,8 +184,11 @@ async def by_external(
 async def _search(call: Caller, payload: dict[str, Any]) -> Json:
     # Links of a result page carry the filters in the query string, so a client can
     # follow them with GET or POST; a body, when sent, wins over the query.
+    # The query string is text, the body typed as it was sent: each is read as what it is.
+    in_query = validate(SearchMessages, FormFields(call.request.query_params))
+    in_body = validate(SearchMessages, payload)
+    req = in_query.model_copy(update={k: getattr(in_body, k) for k in in_body.model_fields_set})
     merged = {**call.request.query_params, **payload}
-    req = validate(SearchMessages, merged)
     if not any(v is not None for v in (req.number, req.from_date, req.to_date, req.query)):
         raise ValidationFailed(
             "give at least one of number, from_date, to_date, query",
@@ -184,7 +196,7 @@ async def _search(call: Caller, payload: dict[str, Any]) -> Json:
         )
     if req.from_date and req.to_date and req.from_date > req.to_date:
         raise ValidationFailed.field("to_date", "must not be before from_date")
-    pages = PageRequest.parse(merged.get("page"), merged.get("per_page"))
+    pages = PageRequest.parse(req.page, req.per_page)
     criteria = SearchFilter(
         number=req.number, from_date=req.from_date, to_date=req.to_date, query=req.query
     )
@@ -219,8 +231,8 @@ async def search_get(
     from_date: str | None = None,
     to_date: str | None = None,
     query: str | None = None,
-    page: str | None = None,
-    per_page: str | None = None,
+    page: PageQuery = None,
+    per_page: PerPageQuery = None,
 ) -> Json:
     return await _search(call, {})
 
