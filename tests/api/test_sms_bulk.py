@@ -186,7 +186,7 @@ async def test_entry_of_wrong_json_type_gets_minus_one_and_form_text_is_converte
     r = await tenant.post("/api/v1/sms/to_many", json={"body": "Hi", "list": entries})
     assert r.json()["ids"][0] == -1 and r.json()["ids"][1] > 0, r.text
     assert r.json()["errors"] == [
-        {"index": 0, "fields": {"external_id": "Input should be a valid integer"}}
+        {"index": 0, "fields": {"external_id": "must be a JSON integer, not a string"}}
     ]
     form = "body=Hi&list[0][to]=%2B50767832484&list[0][external_id]=5"
     r = await tenant.post(

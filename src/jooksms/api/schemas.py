@@ -15,6 +15,7 @@ from pydantic import (
     ConfigDict,
     Field,
     ValidationError,
+    ValidationInfo,
     WithJsonSchema,
     field_validator,
     model_validator,
@@ -29,6 +30,8 @@ from jooksms.errors import ValidationFailed
 from jooksms.services.pagination import MAX_PER_PAGE
 
 INT64 = (-(2**63), 2**63 - 1)
+# Validation context key: the payload is a form (or query string), so its values are text.
+FORM = "form"
 _M = TypeVar("_M", bound=BaseModel)
 
 
@@ -39,14 +42,24 @@ def _blank_is_none(value: Any) -> Any:
     return value
 
 
-def _no_bool(value: Any) -> Any:
+def _integer(value: Any, info: ValidationInfo) -> Any:
+    """An integer field takes a JSON integer (12.0 is one, in JSON Schema), or a form's
+    text: a boolean, or a string in JSON, is the wrong type, not a number to read."""
     if isinstance(value, bool):
         raise ValueError("must be an integer, not a boolean")
+    if isinstance(value, str) and value.strip() and not (info.context or {}).get(FORM):
+        raise ValueError("must be a JSON integer, not a string")
     return value
 
 
-def _date(value: str) -> datetime:
-    return parse_datetime(value)
+def _date(value: Any) -> Any:
+    """Dates are text: a JSON number is refused, not read as a Unix time."""
+    if value is None or isinstance(value, datetime):
+        return value
+    if not isinstance(value, str):
+        raise ValueError("must be a date written as text")
+    # Blank text goes on to _blank_is_none: no date.
+    return parse_datetime(value) if value.strip() else value
 
 
 def _body(value: str) -> str:
@@ -71,46 +84,85 @@ Text100 = Annotated[Annotated[str, Field(max_length=100)] | None, _Blank]
 Text255 = Annotated[Annotated[str, Field(max_length=255)] | None, _Blank]
 Text500 = Annotated[Annotated[str, Field(max_length=500)] | None, _Blank]
 
+# Custom string formats of the document, explained where they are used. A fuzzer (our
+# schemathesis run) generates them with strategies of its own.
+PHONE_FORMAT = "phone"
+DATE_FORMAT = "jooksms-date"
+# Where blank means "missing" (as it does once spaces are stripped), a string needs
+# one character that is not a space (nor NUL, which no text field holds).
+NOT_BLANK = r"^[^\u0000]*[^\s\u0000][^\u0000]*$"
+_NotBlank = Field(json_schema_extra={"pattern": NOT_BLANK})
+# A search query must hold a word (what it matches); ASCII ones are the documented subset.
+SEARCH_WORDS = r"^[^\u0000]*[0-9A-Za-z_][^\u0000]*$"
+_SearchWords = Field(
+    description="words to find in the content, case-insensitively; at least one",
+    json_schema_extra={"pattern": SEARCH_WORDS},
+)
+
 Phone = Annotated[
-    str, AfterValidator(to_e164), Field(max_length=40, examples=["+50768819519", "+507 6881-9519"])
+    str,
+    AfterValidator(to_e164),
+    Field(max_length=40),
+    WithJsonSchema(
+        {
+            "type": "string",
+            "format": PHONE_FORMAT,
+            # No maxLength: a fuzzer's boundary cases would fill it with digits, which no
+            # number has. The description states the limit.
+            "description": "an international number (at most 40 characters) written any "
+            "common way: E.164, "
+            "spaces, - . / ( ), the country code in parentheses, a leading 00 or none; "
+            "normalised to E.164. An impossible number (wrong length for its country, "
+            "unknown country code) is a 422.",
+            "examples": ["+50768819519", "+507 6881-9519", "(+507) 6881 9519"],
+        }
+    ),
 ]
 # Documented as the text it is read from: the seed's forms are not RFC 3339, so
 # ``format: date-time`` would tell clients (and the fuzzer) that they are refused.
+_DATE_TEXT = {
+    "type": "string",
+    "format": DATE_FORMAT,
+    "description": "yyyy/mm/dd hh:mm[:ss] and a zone (GMT-5, +0600, +05:00, "
+    "UTC, America/Panama), or ISO 8601; no zone means UTC",
+    "examples": ["2016/06/26 10:00 GMT-5", "2018-03-22 10:20 +0600"],
+}
+# A search's own examples, in order: its to_date may not be before its from_date.
+_FROM_EXAMPLE = {"examples": ["2016/06/26 10:00 GMT-5"]}
+_TO_EXAMPLE = {"examples": ["2018-03-22 10:20 +0600"]}
 DateText = Annotated[
     datetime | None,
     BeforeValidator(_blank_is_none),
-    BeforeValidator(lambda v: _date(v) if isinstance(v, str) else v),
-    WithJsonSchema(
-        {
-            "anyOf": [
-                {
-                    "type": "string",
-                    "description": "yyyy/mm/dd hh:mm[:ss] and a zone (GMT-5, +0600, +05:00, "
-                    "UTC, America/Panama), or ISO 8601; no zone means UTC",
-                    "examples": ["2016/06/26 10:00 GMT-5", "2018-03-22 10:20 +0600"],
-                },
-                {"type": "null"},
-            ]
-        }
-    ),
+    # Validators run last first: _date, then _blank_is_none.
+    BeforeValidator(_date),
+    WithJsonSchema({"anyOf": [_DATE_TEXT, {"type": "null"}]}),
 ]
 ExternalId = Annotated[
     Annotated[int, Field(ge=INT64[0], le=INT64[1])] | None,
     _Blank,
-    BeforeValidator(_no_bool),
+    BeforeValidator(_integer),
 ]
 GroupId = Annotated[
     Annotated[int, Field(ge=1, le=INT64[1])] | None,
     _Blank,
-    BeforeValidator(_no_bool),
+    BeforeValidator(_integer),
 ]
 PageNumber = Annotated[
-    Annotated[int, Field(ge=1, le=10_000_000)] | None, _Blank, BeforeValidator(_no_bool)
+    Annotated[int, Field(ge=1, le=10_000_000)] | None, _Blank, BeforeValidator(_integer)
 ]
 PerPage = Annotated[
-    Annotated[int, Field(ge=1, le=MAX_PER_PAGE)] | None, _Blank, BeforeValidator(_no_bool)
+    Annotated[int, Field(ge=1, le=MAX_PER_PAGE)] | None, _Blank, BeforeValidator(_integer)
 ]
-Body = Annotated[str, AfterValidator(_body), Field(examples=["Just a test"])]
+Body = Annotated[
+    str,
+    AfterValidator(_body),
+    Field(
+        examples=["Just a test"],
+        description="at most 10 segments: 1,530 GSM-7 characters (€[]{} count two) "
+        "or 670 UCS-2 units",
+        json_schema_extra={"pattern": NOT_BLANK},
+    ),
+]
 # "If not given or invalid we use the first number": a bad ``from`` is not an error.
 Sender = Annotated[
     Text40,
@@ -118,13 +170,29 @@ Sender = Annotated[
     Field(default=None, alias="from"),
 ]
 Name = Text100
+# What address_book_number keeps (or a little less): digits and separators, at most 20
+# digits after a leading + (the digits of a leading 00 count), never only "00".
+_S = "[ ().\\-/]*"
+_WRITTEN_LIKE_A_NUMBER = (
+    f"^{_S}(\\+{_S})?([1-9]{_S}([0-9]{_S}){{0,19}}|0{_S}([1-9]{_S}([0-9]{_S}){{0,18}})?"
+    f"|0{_S}0{_S}([0-9]{_S}){{1,18}})$"
+)
 # A contact's number: E.164 where it parses, else kept as written (an address book
 # keeps what it cannot place), but always written like a number.
 ContactPhone = Annotated[
     str,
-    Field(min_length=1, max_length=32, examples=["+50768819519", "+1301585886967"]),
+    Field(
+        min_length=1,
+        max_length=32,
+        examples=["+50768819519", "+1301585886967"],
+        description="written like a phone number (digits, a leading + or 00, spaces and "
+        "- . / ( )); stored in E.164 where it is a possible number, else as written",
+        json_schema_extra={"pattern": _WRITTEN_LIKE_A_NUMBER},
+    ),
     AfterValidator(address_book_number),
 ]
+# A name that must be given: blank is refused.
+RequiredName = Annotated[str, Field(min_length=1, max_length=100), _NotBlank]
 
 
 class _Model(BaseModel):
@@ -182,22 +250,54 @@ class Many(_Model):
 
 
 class SearchMessages(_Model):
-    number: Annotated[Text40, AfterValidator(lambda v: v and normalise_or_keep(v))] = None
-    from_date: DateText = None
-    to_date: DateText = None
-    query: Text500 = None
+    """At least one filter, not blank; ``to_date`` not before ``from_date``."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "anyOf": [
+                {"required": [name], "properties": {name: {"type": "string"}}}
+                for name in ("number", "from_date", "to_date", "query")
+            ]
+        }
+    )
+
+    number: Annotated[Text40, AfterValidator(lambda v: v and normalise_or_keep(v)), _NotBlank] = (
+        None
+    )
+    from_date: Annotated[DateText, Field(json_schema_extra=_FROM_EXAMPLE)] = None
+    to_date: Annotated[DateText, Field(json_schema_extra=_TO_EXAMPLE)] = None
+    query: Annotated[Text500, _SearchWords] = None
     page: PageNumber = None
     per_page: PerPage = None
 
 
 # Page numbers in a query string, declared as the integers they are.
-PageQuery = Annotated[int | None, BeforeValidator(_blank_is_none), Query(ge=1, le=10_000_000)]
-PerPageQuery = Annotated[int | None, BeforeValidator(_blank_is_none), Query(ge=1, le=MAX_PER_PAGE)]
+PageQuery = Annotated[
+    Annotated[int, Field(ge=1, le=10_000_000)] | None,
+    BeforeValidator(_blank_is_none),
+    WithJsonSchema({"type": "integer", "minimum": 1, "maximum": 10_000_000}),
+    Query(),
+]
+FromDateQuery = Annotated[str | None, WithJsonSchema({**_DATE_TEXT, **_FROM_EXAMPLE}), Query()]
+ToDateQuery = Annotated[str | None, WithJsonSchema({**_DATE_TEXT, **_TO_EXAMPLE}), Query()]
+# Search filters in a query string: blank means not given, so it is documented as refused.
+NumberQuery = Annotated[
+    str | None, WithJsonSchema({"type": "string", "pattern": NOT_BLANK}), Query()
+]
+WordsQuery = Annotated[
+    str | None, WithJsonSchema({"type": "string", "pattern": SEARCH_WORDS}), Query()
+]
+PerPageQuery = Annotated[
+    Annotated[int, Field(ge=1, le=MAX_PER_PAGE)] | None,
+    BeforeValidator(_blank_is_none),
+    WithJsonSchema({"type": "integer", "minimum": 1, "maximum": MAX_PER_PAGE}),
+    Query(),
+]
 
 
 class NewContact(_Model):
-    first_name: Annotated[str, Field(min_length=1, max_length=100)]
-    last_name: Annotated[str, Field(min_length=1, max_length=100)]
+    first_name: RequiredName
+    last_name: RequiredName
     main_phone: ContactPhone
     reference: Text255 = None
     contact_group_id: GroupId = None
@@ -217,7 +317,7 @@ class ContactChanges(_Model):
         }
     )
 
-    first_name: Annotated[str, Field(min_length=1, max_length=100)] = None  # type: ignore[assignment]
+    first_name: RequiredName = None  # type: ignore[assignment]
     last_name: Name = None
     main_phone: ContactPhone = None  # type: ignore[assignment]
     reference: Text255 = None
@@ -230,21 +330,25 @@ class ContactChanges(_Model):
 
 
 class GroupName(_Model):
-    name: Annotated[str, Field(min_length=1, max_length=100)]
+    name: RequiredName
 
 
 class GroupMembers(_Model):
     contact_ids: Annotated[
         # The bounds come before the validator so that they stay JSON Schema keywords.
-        list[Annotated[int, Field(ge=1, le=INT64[1]), BeforeValidator(_no_bool)]],
+        list[Annotated[int, Field(ge=1, le=INT64[1]), BeforeValidator(_integer)]],
         Field(min_length=1, max_length=10_000),
     ]
 
 
 class TokenRequest(_Model):
-    client_id: Annotated[str, Field(min_length=1, max_length=200)]
-    client_secret: Annotated[str, Field(min_length=1, max_length=200)]
-    grant_type: Text100 = None
+    client_id: Annotated[str, Field(min_length=1, max_length=200), _NotBlank]
+    client_secret: Annotated[str, Field(min_length=1, max_length=200), _NotBlank]
+    # Any other value is refused with RFC 6749's unsupported_grant_type, so it is read as
+    # text and documented as the one value accepted.
+    grant_type: Annotated[
+        Text100, WithJsonSchema({"enum": ["client_credentials"], "type": "string"})
+    ] = None
 
 
 def field_problems(exc: ValidationError, prefix: str = "") -> dict[str, str]:
@@ -263,19 +367,19 @@ def field_problems(exc: ValidationError, prefix: str = "") -> dict[str, str]:
     return problems
 
 
-def json_typed(payload: Mapping[str, Any]) -> bool:
-    """Whether ``payload``'s values must already have their fields' types: a JSON body's
-    must (``"from_date": 12.5`` is refused, not read as a timestamp or ignored), while a
-    form's are all text, converted by the field."""
-    return not isinstance(payload, FormFields)
+def source(payload: Mapping[str, Any]) -> dict[str, bool]:
+    """The validation context of ``payload``: a JSON body's values must already have
+    their fields' types (``"from_date": 12.5`` or ``"page": "2"`` is refused, not read
+    or ignored), while a form's are all text, converted by the field."""
+    return {FORM: isinstance(payload, FormFields)}
 
 
-def validate(model: type[_M], payload: Mapping[str, Any], *, strict: bool | None = None) -> _M:
-    """``payload`` as ``model``, strictly typed unless it is a form (see ``json_typed``)."""
+def validate(
+    model: type[_M], payload: Mapping[str, Any], *, context: dict[str, bool] | None = None
+) -> _M:
+    """``payload`` as ``model``, read as the kind of body it came in (see ``source``)."""
     try:
-        return model.model_validate(
-            payload, strict=json_typed(payload) if strict is None else strict
-        )
+        return model.model_validate(payload, context=context or source(payload))
     except ValidationError as exc:
         problems = field_problems(exc)
         first = next(iter(problems.items()))

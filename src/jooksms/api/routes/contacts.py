@@ -9,7 +9,7 @@ from fastapi import APIRouter, Path
 from jooksms.api import shapes
 from jooksms.api.deps import Caller
 from jooksms.api.envelopes import Json, contact_json, group_json, ok
-from jooksms.api.openapi_docs import body, responses
+from jooksms.api.openapi_docs import body, link, responses
 from jooksms.api.schemas import (
     INT64,
     ContactChanges,
@@ -18,7 +18,7 @@ from jooksms.api.schemas import (
     NewContact,
     PageQuery,
     PerPageQuery,
-    json_typed,
+    source,
     validate,
 )
 from jooksms.errors import ValidationFailed
@@ -27,6 +27,21 @@ from jooksms.services.contacts import ContactFields
 
 router = APIRouter(prefix="/api/v1", tags=["Contacts"])
 ObjectId = Annotated[int, Path(ge=1, le=INT64[1])]
+_NEW_ID = "$response.body#/data/id"
+_CONTACT = "/api/v1/contact/{contact_id}"
+_GROUP = "/api/v1/contact_group/{group_id}"
+_CONTACT_LINKS = {
+    f"{verb.title()}Contact": link(f"{verb} {_CONTACT}", contact_id=_NEW_ID)
+    for verb in ("GET", "PUT", "PATCH", "DELETE")
+}
+_GROUP_LINKS = {
+    **{
+        f"{verb.title()}Group": link(f"{verb} {_GROUP}", group_id=_NEW_ID)
+        for verb in ("GET", "PUT", "PATCH", "DELETE")
+    },
+    "AddContacts": link(f"POST {_GROUP}/contacts", group_id=_NEW_ID),
+    "ListContacts": link(f"GET {_GROUP}/contacts", group_id=_NEW_ID),
+}
 
 
 def _deleted(object_id: int) -> Json:
@@ -49,7 +64,7 @@ async def list_contacts(
     "/contact",
     summary="Create a contact",
     openapi_extra=body(NewContact),
-    responses=responses(shapes.ContactEnvelope, 400, 404, 413, 422),
+    responses=responses(shapes.ContactEnvelope, 400, 404, 413, 422, links=_CONTACT_LINKS),
 )
 async def create_contact(call: Caller) -> Json:
     req = validate(NewContact, await call.payload())
@@ -129,7 +144,7 @@ async def list_groups(call: Caller, page: PageQuery = None, per_page: PerPageQue
     "/contact_group",
     summary="Create a contact group",
     openapi_extra=body(GroupName),
-    responses=responses(shapes.GroupEnvelope, 400, 409, 413, 422),
+    responses=responses(shapes.GroupEnvelope, 400, 409, 413, 422, links=_GROUP_LINKS),
 )
 async def create_group(call: Caller) -> Json:
     req = validate(GroupName, await call.payload())
@@ -203,7 +218,7 @@ async def list_members(
 @router.post(
     "/contact_group/{group_id}/contacts",
     summary="Add contacts to a group",
-    openapi_extra=body(GroupMembers),
+    openapi_extra=body(GroupMembers, form=False),
     responses=responses(shapes.MembersEnvelope, 400, 404, 413, 422),
 )
 async def add_members(call: Caller, group_id: ObjectId) -> Json:
@@ -223,7 +238,7 @@ def _member_ids(payload: dict[str, Any]) -> list[int]:
         return validate(GroupMembers, payload).contact_ids
     try:
         shorthand = {"contact_ids": [payload["contact_id"]]}
-        return validate(GroupMembers, shorthand, strict=json_typed(payload)).contact_ids
+        return validate(GroupMembers, shorthand, context=source(payload)).contact_ids
     except ValidationFailed as exc:
         problem = next(iter(exc.fields.values()))
         raise ValidationFailed.field("contact_id", problem) from None

@@ -12,20 +12,24 @@ from starlette.routing import Route
 from jooksms.api import shapes
 from jooksms.api.deps import Caller, authenticated
 from jooksms.api.envelopes import Json, message_json, ok, paginated, search_hit_json
-from jooksms.api.openapi_docs import body, responses
+from jooksms.api.openapi_docs import body, link, responses
 from jooksms.api.payload import FormFields
 from jooksms.api.schemas import (
     INT64,
+    FromDateQuery,
     Many,
     ManyEntry,
+    NumberQuery,
     PageQuery,
     PerPageQuery,
     SearchMessages,
     SendSms,
+    ToDateQuery,
     ToMany,
     ToManyEntry,
+    WordsQuery,
     field_problems,
-    json_typed,
+    source,
     validate,
 )
 from jooksms.domain.encoding import analyse
@@ -36,13 +40,23 @@ from jooksms.services.pagination import PageRequest
 
 router = APIRouter(prefix="/api/v1/sms", tags=["SMS"])
 MessageId = Annotated[int, Path(ge=1, le=INT64[1])]
+_NEW_ID = "$response.body#/data/id"
 
 
 @router.post(
     "",
     summary="Send a message",
     openapi_extra=body(SendSms),
-    responses=responses(shapes.SmsEnvelope, 400, 413, 422),
+    responses=responses(
+        shapes.SmsEnvelope,
+        400,
+        413,
+        422,
+        links={
+            "GetMessage": link("GET /api/v1/sms/{message_id}", message_id=_NEW_ID),
+            "CancelMessage": link("DELETE /api/v1/sms/{message_id}", message_id=_NEW_ID),
+        },
+    ),
 )
 async def send(call: Caller) -> Json:
     req = validate(SendSms, await call.payload())
@@ -85,7 +99,7 @@ async def list_messages(
 @router.post(
     "/to_many",
     summary="Send one body to many recipients",
-    openapi_extra=body(ToMany),
+    openapi_extra=body(ToMany, form=False),
     responses=responses(shapes.IdList, 400, 413, 422),
 )
 async def to_many(call: Caller) -> Json:
@@ -105,13 +119,13 @@ async def to_many(call: Caller) -> Json:
             last_name=entry.last_name,
         )
 
-    return await _send_each(call, req.from_, req.list, ToManyEntry, draft, json_typed(payload))
+    return await _send_each(call, req.from_, req.list, ToManyEntry, draft, source(payload))
 
 
 @router.post(
     "/many",
     summary="Send different bodies to many recipients",
-    openapi_extra=body(Many),
+    openapi_extra=body(Many, form=False),
     responses=responses(shapes.IdList, 400, 413, 422),
 )
 async def many(call: Caller) -> Json:
@@ -130,7 +144,7 @@ async def many(call: Caller) -> Json:
             last_name=entry.last_name,
         )
 
-    return await _send_each(call, req.from_, req.list, ManyEntry, draft, json_typed(payload))
+    return await _send_each(call, req.from_, req.list, ManyEntry, draft, source(payload))
 
 
 async def _send_each(
@@ -139,7 +153,7 @@ async def _send_each(
     entries: list[Any],
     model: type[BaseModel],
     draft: Any,
-    strict: bool,
+    context: dict[str, bool],
 ) -> Json:
     """Validate each entry on its own: a bad one gets -1 at its position, the rest go."""
     ids: list[int] = [-1] * len(entries)
@@ -151,7 +165,7 @@ async def _send_each(
             errors.append({"index": index, "fields": {"list": "each entry must be an object"}})
             continue
         try:
-            entry = model.model_validate(raw, strict=strict)
+            entry = model.model_validate(raw, context=context)
         except ValidationError as exc:
             errors.append({"index": index, "fields": field_problems(exc)})
             continue
@@ -227,10 +241,10 @@ async def search_post(call: Caller) -> Json:
 )
 async def search_get(
     call: Caller,
-    number: str | None = None,
-    from_date: str | None = None,
-    to_date: str | None = None,
-    query: str | None = None,
+    number: NumberQuery = None,
+    from_date: FromDateQuery = None,
+    to_date: ToDateQuery = None,
+    query: WordsQuery = None,
     page: PageQuery = None,
     per_page: PerPageQuery = None,
 ) -> Json:
