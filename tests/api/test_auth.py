@@ -6,6 +6,7 @@ import base64
 from datetime import timedelta
 
 import httpx
+import pytest
 from sqlalchemy import select, update
 
 from jooksms.db.models import AccessToken, ApiClient
@@ -66,6 +67,21 @@ async def test_missing_fields_and_bad_grant(tenant: Tenant, anon: httpx.AsyncCli
     )
     assert r.status_code == 400
     assert r.json()["error"] == "unsupported_grant_type"
+
+
+@pytest.mark.parametrize("field", ["client_id", "client_secret", "grant_type"])
+async def test_field_of_wrong_json_type_is_invalid_request_naming_it(
+    tenant: Tenant, anon: httpx.AsyncClient, field: str
+) -> None:
+    fields: dict[str, object] = {
+        "client_id": tenant.client_id,
+        "client_secret": tenant.client_secret,
+        field: 12345,
+    }
+    r = await anon.post("/api/v1/oauth/access_token", json=fields)
+    assert r.status_code == 400, r.text
+    assert r.json()["error"] == "invalid_request"
+    assert r.json()["error_description"].startswith(f"{field}:")
 
 
 async def test_missing_forged_and_expired_tokens_are_401(

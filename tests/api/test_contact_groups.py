@@ -251,6 +251,9 @@ async def test_duplicate_contact_in_one_request_counts_once(tenant: Tenant) -> N
         ({"contact_id": True}, "contact_id"),
         ({"contact_id": 0}, "contact_id"),
         ({"contact_id": [1]}, "contact_id"),
+        # JSON carries types: a number in a string is not the integer the field is.
+        ({"contact_ids": ["1"]}, "contact_ids.0"),
+        ({"contact_id": "1"}, "contact_id"),
     ],
 )
 async def test_bad_member_payloads_are_422_naming_the_field(
@@ -445,3 +448,36 @@ async def test_largest_ids_are_404(tenant: Tenant) -> None:
         ("DELETE", f"/api/v1/contact_group/{g['id']}/contacts/{big}"),
     ]:
         assert (await tenant.request(method, url)).status_code == 404, (method, url)
+
+
+@pytest.mark.parametrize(
+    ("form", "field"),
+    [
+        ("contact_ids=1", "contact_ids"),
+        ("contact_ids[a]=1", "contact_ids"),
+        ("contact_id=x", "contact_id"),
+    ],
+)
+async def test_form_scalar_where_a_list_is_expected_is_422(
+    tenant: Tenant, form: str, field: str
+) -> None:
+    g = await group(tenant, "G")
+    r = await tenant.post(
+        f"/api/v1/contact_group/{g['id']}/contacts",
+        content=form,
+        headers={"Content-Type": "application/x-www-form-urlencoded"},
+    )
+    assert r.status_code == 422, r.text
+    assert list(r.json()["error"]["fields"]) == [field]
+
+
+async def test_form_list_in_brackets_and_shorthand_are_read(tenant: Tenant) -> None:
+    g = await group(tenant, "G")
+    a, b = await contact(tenant), await contact(tenant)
+    for form, added in ((f"contact_ids[]={a}&contact_ids[]={b}", 2), (f"contact_id={a}", 0)):
+        r = await tenant.post(
+            f"/api/v1/contact_group/{g['id']}/contacts",
+            content=form,
+            headers={"Content-Type": "application/x-www-form-urlencoded"},
+        )
+        assert r.json()["data"] == {"added": added}, r.text
