@@ -13,7 +13,7 @@ from jooksms.api.envelopes import Json, paginated
 from jooksms.api.payload import read_payload
 from jooksms.config import Settings
 from jooksms.db.engine import Database
-from jooksms.errors import Unauthorized
+from jooksms.errors import Unauthorized, Unavailable
 from jooksms.services.auth import TokenAuthority
 from jooksms.services.intake import Intake
 from jooksms.services.pagination import Page, PageRequest
@@ -74,7 +74,10 @@ async def bearer_account(request: Request, state: AppState) -> int:
     scheme, _, token = request.headers.get("authorization", "").partition(" ")
     if scheme.lower() != "bearer" or not token.strip():
         raise Unauthorized("send an access token as 'Authorization: Bearer <token>'")
-    return await state.tokens.account_for(token.strip())
+    try:
+        return await state.tokens.account_for(token.strip())
+    except Unavailable:  # a read, so safe to run once more, on a fresh connection
+        return await state.tokens.account_for(token.strip())
 
 
 async def authenticated(request: Request) -> Call:

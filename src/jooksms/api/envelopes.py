@@ -31,7 +31,10 @@ def error(exc: JookSMSError) -> Json:
     body: dict[str, Any] = {"code": exc.code, "message": exc.message}
     if exc.fields:
         body["fields"] = exc.fields
-    headers = {"WWW-Authenticate": "Bearer"} if exc.status_code == 401 else None
+    headers = {"WWW-Authenticate": "Bearer"} if exc.status_code == 401 else {}
+    retry_after = getattr(exc, "retry_after", None)  # RateLimited, Unavailable
+    if retry_after is not None:
+        headers["Retry-After"] = str(max(1, int(retry_after)))
     return Json({"result": "error", "error": body}, status_code=exc.status_code, headers=headers)
 
 
