@@ -62,9 +62,13 @@ def read_answer(sock: socket.socket) -> Answer:
     return Answer(int(status_line.split()[1]), headers, rest[:length])
 
 
-def closed_by_server(sock: socket.socket) -> bool:
-    """Whether the server has closed (or reset) the connection."""
+def closed_by_server(sock: socket.socket, *, within: float) -> bool:
+    """Whether the server closes (or resets) the connection within ``within`` seconds
+    without sending anything."""
+    sock.settimeout(within)
     try:
         return sock.recv(1) == b""
-    except (ConnectionResetError, TimeoutError):
+    except ConnectionResetError:
         return True
+    except TimeoutError:
+        return False

@@ -11,6 +11,7 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException
+from starlette.requests import ClientDisconnect
 from starlette.routing import BaseRoute, Match
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -84,6 +85,8 @@ class AnswerErrors:
                     raise
                 scope[_RETRIED] = True
                 await self.app(scope, replayed, watched)
+        except ClientDisconnect:
+            return  # nobody is left to answer (a client gone, a body timed out)
         except Exception as exc:
             if started:  # half an answer is out: only closing can tell the client
                 raise
