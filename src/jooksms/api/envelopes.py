@@ -23,8 +23,20 @@ class Json(JSONResponse):
         return orjson.dumps(content)
 
 
+class RenderedJson(Json):
+    """A JSON answer whose body was rendered before (an idempotent replay's)."""
+
+    def render(self, content: Any) -> bytes:
+        assert isinstance(content, bytes)
+        return content
+
+
 def ok(data: Any, status_code: int = 200) -> Json:
-    return Json({"result": "ok", "data": data}, status_code=status_code)
+    return Json(ok_body(data), status_code=status_code)
+
+
+def ok_body(data: Any) -> dict[str, Any]:
+    return {"result": "ok", "data": data}
 
 
 def error(exc: JookSMSError) -> Json:
