@@ -225,17 +225,22 @@ def describe(exc: BaseException) -> str:
 async def _once_more_if_lost(
     attempt: Callable[[], Awaitable[T]], *, unless: Callable[[], bool] = lambda: False
 ) -> T:
-    """Run ``attempt``; when its connection was lost, run it once more (unless
-    ``unless()`` says its outcome is unknown); raise Unavailable when the database
-    cannot be reached."""
+    """Run ``attempt``; when its connection was lost, run it again on a new one (at
+    most twice: terminating every backend can take the first replacement too),
+    unless ``unless()`` says its outcome is unknown. Raise Unavailable when the
+    database cannot be reached."""
     async with _translated():
-        try:
-            return await attempt()
-        except Exception as exc:
-            if not is_disconnect(exc) or unless():
-                raise
-            log.warning("a database connection was lost (%s); trying a new one", describe(exc))
+        for _ in range(_RETRIES):
+            try:
+                return await attempt()
+            except Exception as exc:
+                if not is_disconnect(exc) or unless():
+                    raise
+                log.warning("a database connection was lost (%s); trying a new one", describe(exc))
         return await attempt()
+
+
+_RETRIES = 2
 
 
 @asynccontextmanager
