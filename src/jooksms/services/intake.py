@@ -132,21 +132,20 @@ class Intake:
             _settle(waiting.future, result)
 
     async def _commit(self, batch: Sequence[_Waiting]) -> list[Accepted | Exception]:
-        prune = any(w.claim for w in batch) and time.monotonic() - self._pruned_at > _PRUNE_EVERY
+        keyed = any(w.claim for w in batch)
+        prune = keyed and time.monotonic() - self._pruned_at > _PRUNE_EVERY
 
         def accept(session: Session) -> list[Accepted | Exception]:
+            if not keyed:  # the usual batch: nothing to do but store it
+                accepted = messages.accept_batch(session, [w.job for w in batch])
+                notify_sql(session)
+                return list(accepted)
             now = utcnow()
-            taking = _claimed(session, batch, now)
-            accepted = messages.accept_batch(session, [w.job for w in taking]) if taking else []
-            for waiting, result in zip(taking, accepted, strict=True):
-                _keep_answer(session, waiting, result)
+            results = _accept_keyed(session, batch, now)
             if prune:
                 idempotency.prune(session, now=now)
             notify_sql(session)
-            results: dict[int, Accepted | Exception] = {
-                id(w): r for w, r in zip(taking, accepted, strict=True)
-            }
-            return [results[id(w)] if id(w) in results else KeyTaken() for w in batch]
+            return results
 
         accepted = await self._db.run_write(accept)
         if prune:
@@ -155,11 +154,24 @@ class Intake:
         return accepted
 
 
+def _accept_keyed(
+    session: Session, batch: Sequence[_Waiting], now: datetime
+) -> list[Accepted | Exception]:
+    """Claim the batch's keys; store the jobs without a key and those whose key this
+    transaction won, each keyed one with its answer; KeyTaken for the others."""
+    taking = _claimed(session, batch, now)
+    accepted = messages.accept_batch(session, [w.job for w in taking]) if taking else []
+    for waiting, result in zip(taking, accepted, strict=True):
+        _keep_answer(session, waiting, result)
+    results: dict[int, Accepted | Exception] = {
+        id(w): r for w, r in zip(taking, accepted, strict=True)
+    }
+    return [results[id(w)] if id(w) in results else KeyTaken() for w in batch]
+
+
 def _claimed(session: Session, batch: Sequence[_Waiting], now: datetime) -> list[_Waiting]:
     """The jobs to store: those without a key, and those whose key this transaction won."""
     keyed = [w for w in batch if w.claim is not None]
-    if not keyed:
-        return list(batch)
     won = idempotency.claim(session, [w.claim for w in keyed if w.claim], now=now)
     lost = {id(w) for w, ok in zip(keyed, won, strict=True) if not ok}
     return [w for w in batch if id(w) not in lost]
