@@ -7,25 +7,10 @@ import asyncio
 from typing import Any
 
 import pytest
-from sqlalchemy import text
-from sqlalchemy.ext.asyncio import create_async_engine
 
 from jooksms.db.engine import Database
 from tests.conftest import Tenant
-
-TERMINATE_ALL = (
-    "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
-    "WHERE datname = current_database() AND pid <> pg_backend_pid()"
-)
-
-
-async def terminate_all(url: str) -> int:
-    engine = create_async_engine(url, isolation_level="AUTOCOMMIT")
-    try:
-        async with engine.connect() as conn:
-            return int(await conn.scalar(text(TERMINATE_ALL)) or 0)
-    finally:
-        await engine.dispose()
+from tests.integration.fault_runs import terminate_all
 
 
 async def _warm_pool(tenant: Tenant, number: str) -> None:

@@ -130,8 +130,9 @@ def _dsn(db_url: str) -> str:
     return make_url(db_url).set(drivername="postgresql").render_as_string(hide_password=False)
 
 
-async def _terminate_all(dsn: str) -> int:
-    conn = await asyncpg.connect(dsn)
+async def terminate_all(db_url: str) -> int:
+    """Terminate every other connection to the database; how many there were."""
+    conn = await asyncpg.connect(_dsn(db_url))
     try:
         return int(await conn.fetchval(TERMINATE_ALL))
     finally:
@@ -192,7 +193,7 @@ async def _terminate_while_sending(
     try:
         await asyncio.sleep(every)
         for _ in range(faults):
-            terminated += await _terminate_all(dsn)
+            terminated += await terminate_all(dsn)
             await asyncio.sleep(every)
         last_fault = time.monotonic()
         # Clients recover without a restart: each has a request accepted at its first try.
