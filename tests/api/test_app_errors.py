@@ -84,3 +84,18 @@ async def test_a_database_that_is_down_is_a_503_with_retry_after(
     assert r.status_code == 503, r.text
     assert r.json()["error"]["code"] == "unavailable"
     assert int(r.headers["retry-after"]) >= 1
+
+
+def test_healthz_names_delivery_when_this_process_delivers(settings: Settings) -> None:
+    app = create_app(settings, delivery=True)
+    with serve_in_thread(app) as base_url, connect(base_url) as sock:
+        up = exchange(sock, "GET", "/healthz")
+        assert up.json() == {"status": "ok", "database": "ok", "delivery": "ok"}
+        sender = app.state.delivery
+        sender.get_loop().call_soon_threadsafe(sender.cancel)  # delivery has died
+        for _ in range(50):
+            down = exchange(sock, "GET", "/healthz")
+            if down.status == 503:
+                break
+        assert down.json() == {"status": "down", "database": "ok", "delivery": "down"}
+        assert down.headers["retry-after"] == "1"

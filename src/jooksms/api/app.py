@@ -141,10 +141,14 @@ def create_app(
             if delivery
             else None
         )
+        if sender is not None:
+            sender.add_done_callback(_log_if_died)
+        app.state.delivery = sender  # for /healthz
         yield
         stop.set()
         if sender is not None:
-            await sender
+            # Its failure, if it died, was logged then (and /healthz said so since).
+            await asyncio.gather(sender, return_exceptions=True)
         await intake.close()
         if db is None:  # only dispose of what this app created
             await database.dispose()
@@ -180,6 +184,11 @@ def create_app(
     app.add_middleware(AnswerErrors)
     app.add_middleware(StripTrailingSlash)
     return app
+
+
+def _log_if_died(task: asyncio.Task[None]) -> None:
+    if not task.cancelled() and task.exception() is not None:
+        log.error("delivery stopped", exc_info=task.exception())
 
 
 def _add_error_handlers(app: FastAPI) -> None:
