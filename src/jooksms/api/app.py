@@ -79,7 +79,7 @@ class AnswerErrors:
 
         try:
             try:
-                await self.app(scope, recorded, watched)
+                await self.app(scope, recorded if retries_read(scope) else receive, watched)
             except Unavailable:
                 if started or not retries_read(scope):
                     raise
