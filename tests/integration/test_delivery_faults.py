@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import POSTGRES_URL
-from tests.integration.fault_runs import killed_worker_run, terminated_connections_run
-from tests.integration.live import throwaway_postgres
+from tests.integration.fault_runs import Figures, killed_worker_run, terminated_connections_run
+from tests.integration.live import jooksms, throwaway_postgres
 
 pytestmark = pytest.mark.slow
 needs_postgres = pytest.mark.skipif(not POSTGRES_URL, reason="JOOKSMS_TEST_POSTGRES_URL is not set")
@@ -18,10 +18,7 @@ LEASE = 3
 IN_FLIGHT = 200
 
 
-def _assert_worker_kill_promises(figures: object) -> None:
-    from tests.integration.fault_runs import Figures
-
-    assert isinstance(figures, Figures)
+def _assert_worker_kill_promises(figures: Figures) -> None:
     assert figures.lost == 0, figures
     assert 0 <= figures.duplicates <= IN_FLIGHT, figures
     assert figures.time_to_final <= LEASE + 10, figures
@@ -46,8 +43,6 @@ def test_a_killed_postgres_worker_loses_nothing(tmp_path: Path) -> None:
     messages included once their lease runs out."""
     assert POSTGRES_URL
     with throwaway_postgres(POSTGRES_URL) as db_url:
-        from tests.integration.live import jooksms
-
         jooksms("db", "upgrade", database_url=db_url)
         figures = killed_worker_run(
             db_url, tmp_path, count=5000, lease=LEASE, in_flight=IN_FLIGHT, survivors=1
