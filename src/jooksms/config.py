@@ -45,6 +45,15 @@ class Settings(BaseSettings):
     in_flight: Annotated[int, Field(ge=1, le=100_000)] = 1000
     #: Messages a worker claims at a time.
     batch: Annotated[int, Field(ge=1, le=100_000)] = 1000
+    #: Seconds a client has to send a request's line and headers, from its first
+    #: byte (or from connecting); the connection is closed after that.
+    http_header_timeout: Annotated[float, Field(gt=0, le=3600)] = 10.0
+    #: Seconds a client has to send a request's whole body, once its headers are in.
+    http_body_timeout: Annotated[float, Field(gt=0, le=3600)] = 60.0
+    #: Seconds an idle keep-alive connection stays open between requests.
+    http_keepalive_timeout: Annotated[float, Field(gt=0, le=3600)] = 5.0
+    #: Connections (or requests in progress) at once; beyond it new requests get 503.
+    http_max_connections: Annotated[int, Field(ge=1, le=1_000_000)] = 4096
 
     @field_validator("database_url")
     @classmethod

@@ -8,7 +8,8 @@ JookSMSError
 ├── Conflict            409  the object is in a state that forbids the change
 ├── PayloadTooLarge     413
 ├── ValidationFailed    422  one or more fields are invalid (``fields`` names them)
-└── RateLimited         429
+├── RateLimited         429
+└── Unavailable         503  the database cannot be reached now (with ``Retry-After``)
 """
 
 from __future__ import annotations
@@ -75,5 +76,18 @@ class RateLimited(JookSMSError):
     code = "rate_limited"
 
     def __init__(self, message: str, *, retry_after: int) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
+class Unavailable(JookSMSError):
+    """A part the request needs is down (the database): try again later. Nothing the
+    request asked for was done, unless the answer is lost with the connection, which
+    is what the send endpoints' ``Idempotency-Key`` is for."""
+
+    status_code = 503
+    code = "unavailable"
+
+    def __init__(self, message: str, *, retry_after: int = 1) -> None:
         super().__init__(message)
         self.retry_after = retry_after

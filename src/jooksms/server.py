@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from typing import Any
 
 import uvicorn
 from sqlalchemy import func, select
@@ -13,6 +14,7 @@ from jooksms.config import Settings
 from jooksms.db.engine import Database
 from jooksms.db.migrate import upgrade
 from jooksms.db.models import Account
+from jooksms.http_timeouts import TimedHttpToolsProtocol
 from jooksms.runtime import settle_gc
 from jooksms.services import accounts
 
@@ -59,15 +61,23 @@ def run_server(settings: Settings) -> None:
         log.info("delivery is off here (JOOKSMS_DELIVERY=false): run `jooksms worker`")
     log.info("serving the API on http://%s:%s", settings.host, settings.port)
     settle_gc()
-    uvicorn.run(
-        app,
-        host=settings.host,
-        port=settings.port,
-        log_level=settings.log_level.lower(),
-        access_log=False,
-        loop="uvloop",
-        http="httptools",
-    )
+    uvicorn.run(app, host=settings.host, port=settings.port, **uvicorn_options(settings))
+
+
+def uvicorn_options(settings: Settings) -> dict[str, Any]:
+    """How ``jooksms serve`` runs uvicorn: its loop and parser, and the limits that
+    keep slow or idle clients from holding connections (see ``http_timeouts``)."""
+    return {
+        "log_level": settings.log_level.lower(),
+        "access_log": False,
+        "loop": "uvloop",
+        "http": TimedHttpToolsProtocol.configured(
+            header_timeout=settings.http_header_timeout,
+            body_timeout=settings.http_body_timeout,
+        ),
+        "timeout_keep_alive": settings.http_keepalive_timeout,
+        "limit_concurrency": settings.http_max_connections,
+    }
 
 
 async def _first_start(db: Database) -> dict[str, object] | None:

@@ -133,9 +133,16 @@ class ServeProcess:
 _CREDENTIAL = re.compile(r"^\s*(client_id|client_secret):\s*(\S+)\s*$", re.MULTILINE)
 
 
-def start_serve(database_url: str, workdir: Path, *, timeout: float = 60.0) -> ServeProcess:
+def start_serve(
+    database_url: str,
+    workdir: Path,
+    *,
+    timeout: float = 60.0,
+    settings: dict[str, str] | None = None,
+) -> ServeProcess:
     """Start ``python -m jooksms serve`` on a free port and wait until it is healthy.
-    Output goes to files, never pipes, so a chatty server cannot block on a full pipe."""
+    Output goes to files, never pipes, so a chatty server cannot block on a full pipe.
+    ``settings`` are more environment variables (``JOOKSMS_DELIVERY``...)."""
     port = free_port()
     env = {
         **_clean_env(),
@@ -143,6 +150,7 @@ def start_serve(database_url: str, workdir: Path, *, timeout: float = 60.0) -> S
         "JOOKSMS_HOST": LOOPBACK,
         "JOOKSMS_PORT": str(port),
         "PYTHONUNBUFFERED": "1",
+        **(settings or {}),
     }
     stdout, stderr = workdir / "serve.out", workdir / "serve.err"
     with stdout.open("wb") as out, stderr.open("wb") as err:

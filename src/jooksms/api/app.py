@@ -11,24 +11,95 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException
+from starlette.requests import ClientDisconnect
 from starlette.routing import BaseRoute, Match
-from starlette.types import ASGIApp, Receive, Scope, Send
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from jooksms.api.deps import AppState
 from jooksms.api.envelopes import Json, error
 from jooksms.api.openapi_docs import component_schemas
 from jooksms.api.reference import reference_page
-from jooksms.api.routes import account, contacts, metrics, sms, twilio
+from jooksms.api.routes import account, contacts, health, metrics, sms, twilio
 from jooksms.config import Settings
-from jooksms.db.engine import Database
+from jooksms.db.engine import Database, describe, is_unavailable
 from jooksms.delivery.runner import run_delivery
 from jooksms.delivery.worker import WorkerConfig
-from jooksms.errors import JookSMSError, NotFound, ValidationFailed
+from jooksms.errors import JookSMSError, NotFound, Unavailable, ValidationFailed
 from jooksms.services.auth import TokenAuthority
 from jooksms.services.intake import Intake
 
 log = logging.getLogger("jooksms.api")
 OPENAPI_URL = "/api/v1/openapi.json"
+_SAFE_METHODS = frozenset({"GET", "HEAD"})
+_RETRIED = "jooksms.retried"
+
+
+def retries_read(scope: Scope) -> bool:
+    """Whether a read that met an unavailable database runs once more."""
+    return scope["method"] in _SAFE_METHODS and not scope.get(_RETRIED)
+
+
+class AnswerErrors:
+    """Any exception a route lets through answers the API's error envelope, and the
+    connection stays open for the client's next request.
+
+    A handler for ``Exception`` would not do: Starlette runs it in its outermost
+    middleware, which re-raises after answering, and uvicorn then closes the
+    keep-alive connection, so the client's next request meets a reset. Here, inside
+    that middleware, the exception ends with the answer. One log record, with the
+    traceback; a database that cannot be reached is a 503 and a one-line warning.
+
+    A read (GET, HEAD) that met a lost database connection runs once more before
+    that: the pool has replaced its connections by then, and a read changes nothing.
+    """
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = False
+
+        async def watched(message: Message) -> None:
+            nonlocal started
+            started = started or message["type"] == "http.response.start"
+            await send(message)
+
+        received: list[Message] = []
+
+        async def recorded() -> Message:
+            message = await receive()
+            received.append(message)
+            return message
+
+        async def replayed() -> Message:
+            return received.pop(0) if received else await receive()
+
+        try:
+            try:
+                await self.app(scope, recorded if retries_read(scope) else receive, watched)
+            except Unavailable:
+                if started or not retries_read(scope):
+                    raise
+                scope[_RETRIED] = True
+                await self.app(scope, replayed, watched)
+        except ClientDisconnect:
+            return  # nobody is left to answer (a client gone, a body timed out)
+        except Exception as exc:
+            if started:  # half an answer is out: only closing can tell the client
+                raise
+            await self._answer(exc, scope)(scope, receive, send)
+
+    @staticmethod
+    def _answer(exc: Exception, scope: Scope) -> Json:
+        where = f"{scope['method']} {scope['path']}"
+        if is_unavailable(exc):
+            log.warning("%s: the database is unavailable (%s)", where, describe(exc))
+            return error(Unavailable("the database is unavailable; try again shortly"))
+        log.error("%s: unexpected error", where, exc_info=exc)
+        return error(JookSMSError("internal error"))
 
 
 class StripTrailingSlash:
@@ -70,10 +141,14 @@ def create_app(
             if delivery
             else None
         )
+        if sender is not None:
+            sender.add_done_callback(_log_if_died)
+        app.state.delivery = sender  # for /healthz
         yield
         stop.set()
         if sender is not None:
-            await sender
+            # Its failure, if it died, was logged then (and /healthz said so since).
+            await asyncio.gather(sender, return_exceptions=True)
         await intake.close()
         if db is None:  # only dispose of what this app created
             await database.dispose()
@@ -100,19 +175,29 @@ def create_app(
     app.router.routes.extend(sms.FAST_ROUTES)
     app.router.routes.extend(twilio.router.routes)  # Twilio's webhooks
     app.router.routes.extend(metrics.router.routes)  # GET /metrics
-    for router in (account.router, account.health_router, sms.router, contacts.router):
+    for router in (account.router, health.router, sms.router, contacts.router):
         # Adding the routes themselves, not the routers: FastAPI re-checks every
         # included router's routes on each request, a cost that grows with the API.
         app.router.routes.extend(router.routes)
     _add_error_handlers(app)
     _add_openapi(app)
+    app.add_middleware(AnswerErrors)
     app.add_middleware(StripTrailingSlash)
     return app
 
 
+def _log_if_died(task: asyncio.Task[None]) -> None:
+    if not task.cancelled() and task.exception() is not None:
+        log.error("delivery stopped", exc_info=task.exception())
+
+
 def _add_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(JookSMSError)
-    async def _ours(_: Request, exc: JookSMSError) -> Json:
+    async def _ours(request: Request, exc: JookSMSError) -> Json:
+        if isinstance(exc, Unavailable):
+            if retries_read(request.scope):
+                raise exc  # to AnswerErrors, which runs the read again
+            log.warning("%s %s: %s", request.method, request.url.path, exc.message)
         return error(exc)
 
     @app.exception_handler(RequestValidationError)
@@ -141,11 +226,6 @@ def _add_error_handlers(app: FastAPI) -> None:
         response = error(failure)
         response.headers.update(exc.headers or {})
         return response
-
-    @app.exception_handler(Exception)
-    async def _unexpected(_: Request, exc: Exception) -> Json:
-        log.exception("unhandled error", exc_info=exc)
-        return error(JookSMSError("internal error"))
 
 
 def _method_not_allowed(message: str, allowed: list[str]) -> Json:

@@ -6,19 +6,23 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Annotated, Any, TypeVar
 
+import orjson
 from fastapi import Depends, Request
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from jooksms.api.envelopes import Json, paginated
+from jooksms.api.envelopes import Json, RenderedJson, paginated
 from jooksms.api.payload import read_payload
 from jooksms.config import Settings
 from jooksms.db.engine import Database
-from jooksms.errors import Unauthorized
+from jooksms.errors import Unauthorized, Unavailable
+from jooksms.services import idempotency
 from jooksms.services.auth import TokenAuthority
 from jooksms.services.intake import Intake
+from jooksms.services.messages import Accepted, AcceptJob
 from jooksms.services.pagination import Page, PageRequest
 
 T = TypeVar("T")
+_PAYLOAD = "jooksms.payload"
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,7 +47,30 @@ class Call:
 
     async def payload(self) -> dict[str, Any]:
         """The request body as a dict (JSON or form)."""
-        return await read_payload(self.request, limit=self.state.settings.max_body_bytes)
+        payload = await read_payload(self.request, limit=self.state.settings.max_body_bytes)
+        self.request.scope[_PAYLOAD] = payload  # for the Idempotency-Key's fingerprint
+        return payload
+
+    async def accept(self, job: AcceptJob, answer: Callable[[Accepted], dict[str, Any]]) -> Json:
+        """Accept the job's messages and answer ``answer(accepted)``; with an
+        ``Idempotency-Key``, a retry gets the first answer and stores nothing."""
+        key = self.request.headers.get(idempotency.HEADER)
+        if key is None:
+            return Json(answer(await self.state.intake.submit(job)))
+        request = self.request
+        claim = idempotency.Claim(
+            self.account,
+            idempotency.checked_key(key),
+            idempotency.fingerprint(request.method, request.url.path, request.scope[_PAYLOAD]),
+        )
+        sent = await idempotency.send_once(
+            self.state.db, self.state.intake, job, claim, lambda a: orjson.dumps(answer(a))
+        )
+        return RenderedJson(
+            sent.body,
+            sent.status_code,
+            headers={"Idempotent-Replayed": "true"} if sent.replayed else None,
+        )
 
     async def listing(
         self,
@@ -74,7 +101,10 @@ async def bearer_account(request: Request, state: AppState) -> int:
     scheme, _, token = request.headers.get("authorization", "").partition(" ")
     if scheme.lower() != "bearer" or not token.strip():
         raise Unauthorized("send an access token as 'Authorization: Bearer <token>'")
-    return await state.tokens.account_for(token.strip())
+    try:
+        return await state.tokens.account_for(token.strip())
+    except Unavailable:  # a read, so safe to run once more, on a fresh connection
+        return await state.tokens.account_for(token.strip())
 
 
 async def authenticated(request: Request) -> Call:

@@ -23,15 +23,30 @@ class Json(JSONResponse):
         return orjson.dumps(content)
 
 
+class RenderedJson(Json):
+    """A JSON answer whose body was rendered before (an idempotent replay's)."""
+
+    def render(self, content: Any) -> bytes:
+        assert isinstance(content, bytes)
+        return content
+
+
 def ok(data: Any, status_code: int = 200) -> Json:
-    return Json({"result": "ok", "data": data}, status_code=status_code)
+    return Json(ok_body(data), status_code=status_code)
+
+
+def ok_body(data: Any) -> dict[str, Any]:
+    return {"result": "ok", "data": data}
 
 
 def error(exc: JookSMSError) -> Json:
     body: dict[str, Any] = {"code": exc.code, "message": exc.message}
     if exc.fields:
         body["fields"] = exc.fields
-    headers = {"WWW-Authenticate": "Bearer"} if exc.status_code == 401 else None
+    headers = {"WWW-Authenticate": "Bearer"} if exc.status_code == 401 else {}
+    retry_after = getattr(exc, "retry_after", None)  # RateLimited, Unavailable
+    if retry_after is not None:
+        headers["Retry-After"] = str(max(1, int(retry_after)))
     return Json({"result": "error", "error": body}, status_code=exc.status_code, headers=headers)
 
 

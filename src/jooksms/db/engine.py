@@ -5,17 +5,28 @@ transaction that starts with a read and then writes can fail at once with
 "database is locked" instead of waiting, so every write transaction opens with
 ``BEGIN IMMEDIATE`` and, inside one process, writers queue on an asyncio lock
 rather than spinning on the file lock.
+
+A lost connection (PostgreSQL restarted, a backend terminated, a proxy's idle
+timeout) must not cost a request. A pooled connection the server has closed is seen
+at checkout, without a round trip (asyncpg notices the close as it happens), and
+replaced; work handed to ``run_write`` or ``run_single`` that meets a dead
+connection anyway runs again once on a fresh one, as long as its transaction had
+not reached COMMIT (whose outcome is then unknown). What still fails because the
+database cannot be reached is raised as :class:`~jooksms.errors.Unavailable` (503).
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Callable
+import logging
+import sqlite3
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
 from typing import Any, TypeVar
 
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Engine, create_engine, event, text
+from sqlalchemy import exc as sa_exc
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
@@ -28,8 +39,10 @@ from sqlalchemy.pool import NullPool
 
 from jooksms.config import Settings
 from jooksms.db.wakeups import Wakeups
+from jooksms.errors import Unavailable
 
 T = TypeVar("T")
+log = logging.getLogger(__name__)
 _PRAGMAS = (
     "journal_mode=WAL",
     "synchronous=NORMAL",
@@ -51,9 +64,12 @@ class Database:
             self._sync_writer = _sync_sqlite_engine(url)
             self._writer_thread = ThreadPoolExecutor(1, thread_name_prefix="jooksms-sqlite-writer")
         else:
+            # No pool_pre_ping: its ping is a transaction, three round trips on every
+            # checkout; the checkout check below costs none.
             engine = create_async_engine(
                 url, pool_size=pool_size, max_overflow=10, pool_pre_ping=False
             )
+            event.listen(engine.sync_engine, "checkout", _refuse_closed)
             self.read_engine = self.write_engine = engine
         self._reader = async_sessionmaker(self.read_engine, expire_on_commit=False)
         self._writer = async_sessionmaker(self.write_engine, expire_on_commit=False)
@@ -66,18 +82,27 @@ class Database:
 
     @asynccontextmanager
     async def read(self) -> AsyncIterator[AsyncSession]:
-        async with self._reader() as session:
+        async with _translated(), self._reader() as session:
             yield session
 
     @asynccontextmanager
     async def write(self) -> AsyncIterator[AsyncSession]:
         """A session in a transaction that commits on success and rolls back on error."""
         if self._write_lock is None:
-            async with self._writer() as session, session.begin():
+            async with _translated(), self._writer() as session, session.begin():
                 yield session
             return
-        async with self._write_lock, self._writer() as session, session.begin():
+        async with _translated(), self._write_lock, self._writer() as session, session.begin():
             yield session
+
+    async def ping(self) -> None:
+        """One round trip to the database; Unavailable when it cannot be reached."""
+
+        async def attempt() -> None:
+            async with self._reader() as session:
+                await session.execute(text("SELECT 1"))
+
+        await _once_more_if_lost(attempt)
 
     async def run_write(self, work: Callable[[Session], T]) -> T:
         """Run ``work`` in one write transaction, with a synchronous Session.
@@ -89,13 +114,25 @@ class Database:
         runs in the event loop through ``run_sync``.
         """
         if self._sync_writer is None:
-            async with self._writer() as session, session.begin():
-                return await session.run_sync(work)
+            return await self._pg_write(work)
         assert self._write_lock is not None and self._writer_thread is not None
         engine = self._sync_writer
-        async with self._write_lock:
+        async with _translated(), self._write_lock:
             loop = asyncio.get_running_loop()
             return await loop.run_in_executor(self._writer_thread, _in_transaction, engine, work)
+
+    async def _pg_write(self, work: Callable[[Session], T]) -> T:
+        reached_commit = False
+
+        async def attempt() -> T:
+            nonlocal reached_commit
+            reached_commit = False
+            async with self._writer() as session, session.begin():
+                result = await session.run_sync(work)
+                reached_commit = True  # leaving the block commits
+            return result
+
+        return await _once_more_if_lost(attempt, unless=lambda: reached_commit)
 
     async def run_single(self, work: Callable[[Session], T]) -> T:
         """Run ``work`` without a transaction around it: each of its statements
@@ -109,9 +146,15 @@ class Database:
         """
         if self._sync_writer is not None:
             return await self.run_write(work)
-        async with self.write_engine.connect() as connection:
-            alone = await connection.execution_options(isolation_level="AUTOCOMMIT")
-            return await alone.run_sync(lambda sync: _with_session(sync, work))
+
+        async def alone() -> T:
+            async with self.write_engine.connect() as connection:
+                auto = await connection.execution_options(isolation_level="AUTOCOMMIT")
+                return await auto.run_sync(lambda sync: _with_session(sync, work))
+
+        # Running it again is safe by this method's contract: its statements are
+        # status transitions guarded by the status they move from.
+        return await _once_more_if_lost(alone)
 
     async def dispose(self) -> None:
         if self._sync_writer is not None:
@@ -121,6 +164,104 @@ class Database:
         await self.read_engine.dispose()
         if self.write_engine is not self.read_engine:
             await self.write_engine.dispose()
+
+
+def is_disconnect(exc: BaseException) -> bool:
+    """The connection the statement ran on is gone (SQLAlchemy has invalidated it,
+    and the pool's older connections with it)."""
+    return isinstance(exc, sa_exc.DBAPIError) and exc.connection_invalidated
+
+
+def is_unavailable(exc: BaseException) -> bool:
+    """The database cannot be reached or will not take work now: a lost or refused
+    connection, a server shutting down or starting up, SQLite's lock held too long."""
+    if is_disconnect(exc):
+        return True
+    for cause in _chain(exc):
+        if isinstance(cause, OSError | TimeoutError):  # refused, reset, unreachable
+            return True
+        module = type(cause).__module__
+        name = type(cause).__name__
+        if module.startswith("asyncpg") and (
+            name in _ASYNCPG_UNAVAILABLE or (name == "InterfaceError" and "closed" in str(cause))
+        ):
+            return True
+        if isinstance(cause, sqlite3.OperationalError) and "locked" in str(cause):
+            return True
+    return False
+
+
+_ASYNCPG_UNAVAILABLE = frozenset(
+    {
+        "AdminShutdownError",  # pg_terminate_backend, a fast shutdown
+        "CannotConnectNowError",  # starting up or shutting down
+        "ConnectionDoesNotExistError",
+        "ConnectionFailureError",
+        "ConnectionRejectionError",
+        "CrashShutdownError",
+        "TooManyConnectionsError",
+    }
+)
+
+
+def _chain(exc: BaseException) -> Iterator[BaseException]:
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        yield current
+        orig = getattr(current, "orig", None)
+        current = (
+            orig if isinstance(orig, BaseException) else current.__cause__ or current.__context__
+        )
+
+
+def describe(exc: BaseException) -> str:
+    """The driver's own words for a database failure, without SQL or parameters."""
+    root = list(_chain(exc))[-1]
+    return f"{type(root).__name__}: {str(root).splitlines()[0] if str(root) else ''}"[:200]
+
+
+async def _once_more_if_lost(
+    attempt: Callable[[], Awaitable[T]], *, unless: Callable[[], bool] = lambda: False
+) -> T:
+    """Run ``attempt``; when its connection was lost, run it again on a new one (at
+    most twice: terminating every backend can take the first replacement too),
+    unless ``unless()`` says its outcome is unknown. Raise Unavailable when the
+    database cannot be reached."""
+    async with _translated():
+        for _ in range(_RETRIES):
+            try:
+                return await attempt()
+            except Exception as exc:
+                if not is_disconnect(exc) or unless():
+                    raise
+                log.warning("a database connection was lost (%s); trying a new one", describe(exc))
+        return await attempt()
+
+
+_RETRIES = 2
+
+
+@asynccontextmanager
+async def _translated() -> AsyncIterator[None]:
+    """Raise a database that cannot be reached as Unavailable, where it enters."""
+    try:
+        yield
+    except Unavailable:
+        raise
+    except Exception as exc:
+        if not is_unavailable(exc):
+            raise
+        raise Unavailable(f"the database is unavailable ({describe(exc)})") from exc
+
+
+def _refuse_closed(dbapi_connection: Any, _record: Any, _proxy: Any) -> None:
+    """Checkout: a connection whose server end has closed is not handed out; the pool
+    drops it and connects anew."""
+    driver = getattr(dbapi_connection, "driver_connection", None)
+    if driver is not None and driver.is_closed():
+        raise sa_exc.DisconnectionError("the server closed this pooled connection")
 
 
 def _sqlite_engine(url: str, *, begin: str) -> AsyncEngine:

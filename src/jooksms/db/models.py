@@ -280,3 +280,21 @@ class MessageCount(Base):
     )
     shard: Mapped[int] = mapped_column(SmallInteger, primary_key=True, autoincrement=False)
     n: Mapped[int] = mapped_column(BigInteger, default=0)
+
+
+class IdempotencyKey(Base):
+    """A send request's ``Idempotency-Key`` and the answer it got, kept 24 hours, so a
+    client retrying it gets that answer again instead of new messages. ``answer`` is
+    null only inside the transaction that claims the key and stores the messages."""
+
+    __tablename__ = "idempotency_keys"
+
+    account_id: Mapped[int] = mapped_column(
+        ForeignKey("accounts.id", ondelete="CASCADE"), primary_key=True
+    )
+    key: Mapped[str] = mapped_column(String(255), primary_key=True)
+    #: A hash of the request (method, path, body), to tell a retry from a reuse.
+    fingerprint: Mapped[str] = mapped_column(String(64))
+    status_code: Mapped[int | None] = mapped_column(SmallInteger)
+    answer: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)

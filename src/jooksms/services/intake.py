@@ -13,24 +13,33 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Sequence
+import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 
 from sqlalchemy.orm import Session
 
 from jooksms.db.engine import Database
+from jooksms.db.types import utcnow
 from jooksms.db.wakeups import notify_sql
-from jooksms.errors import JookSMSError
-from jooksms.services import messages
+from jooksms.errors import JookSMSError, Unavailable
+from jooksms.services import idempotency, messages
+from jooksms.services.idempotency import Claim, KeyTaken
 from jooksms.services.messages import Accepted, AcceptJob
 
 log = logging.getLogger(__name__)
+
+
+_PRUNE_EVERY = 60.0  # seconds between deletions of expired idempotency keys
 
 
 @dataclass(slots=True)
 class _Waiting:
     job: AcceptJob
     future: asyncio.Future[Accepted]
+    claim: Claim | None = None
+    render: Callable[[Accepted], bytes] | None = None
 
 
 class Intake:
@@ -46,12 +55,22 @@ class Intake:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._wake: asyncio.Event | None = None
         self._task: asyncio.Task[None] | None = None
+        self._pruned_at = 0.0
 
-    async def submit(self, job: AcceptJob) -> Accepted:
-        """Accept the job's messages; raises the job's own error when it has one."""
+    async def submit(
+        self,
+        job: AcceptJob,
+        *,
+        claim: Claim | None = None,
+        render: Callable[[Accepted], bytes] | None = None,
+    ) -> Accepted:
+        """Accept the job's messages; raises the job's own error when it has one.
+
+        With ``claim``, its idempotency key is claimed in the same transaction and
+        ``render``'s answer stored with it; KeyTaken when another request has it."""
         wake = self._ensure_running()
         future: asyncio.Future[Accepted] = asyncio.get_running_loop().create_future()
-        self._pending.append(_Waiting(job, future))
+        self._pending.append(_Waiting(job, future, claim, render))
         wake.set()
         return await future
 
@@ -99,28 +118,74 @@ class Intake:
         try:
             results = await self._commit(batch)
         except Exception as exc:
-            if len(batch) > 1:
+            if len(batch) > 1 and not isinstance(exc, Unavailable):
                 # Find the culprit: write each job on its own, so one bad job fails alone.
                 for waiting in batch:
                     await self._write([waiting])
                 return
-            log.exception("accepting messages failed")
-            _settle(batch[0].future, exc)
+            if not isinstance(exc, Unavailable):  # the API logs that one
+                log.exception("accepting messages failed")
+            for waiting in batch:
+                _settle(waiting.future, exc)
             return
         for waiting, result in zip(batch, results, strict=True):
             _settle(waiting.future, result)
 
-    async def _commit(self, batch: Sequence[_Waiting]) -> list[Accepted | JookSMSError]:
-        jobs = [w.job for w in batch]
+    async def _commit(self, batch: Sequence[_Waiting]) -> list[Accepted | Exception]:
+        keyed = any(w.claim for w in batch)
+        prune = keyed and time.monotonic() - self._pruned_at > _PRUNE_EVERY
 
-        def accept(session: Session) -> list[Accepted | JookSMSError]:
-            accepted = messages.accept_batch(session, jobs)
+        def accept(session: Session) -> list[Accepted | Exception]:
+            if not keyed:  # the usual batch: nothing to do but store it
+                accepted = messages.accept_batch(session, [w.job for w in batch])
+                notify_sql(session)
+                return list(accepted)
+            now = utcnow()
+            results = _accept_keyed(session, batch, now)
+            if prune:
+                idempotency.prune(session, now=now)
             notify_sql(session)
-            return accepted
+            return results
 
         accepted = await self._db.run_write(accept)
+        if prune:
+            self._pruned_at = time.monotonic()
         self._db.wakeups.set()
         return accepted
+
+
+def _accept_keyed(
+    session: Session, batch: Sequence[_Waiting], now: datetime
+) -> list[Accepted | Exception]:
+    """Claim the batch's keys; store the jobs without a key and those whose key this
+    transaction won, each keyed one with its answer; KeyTaken for the others."""
+    taking = _claimed(session, batch, now)
+    accepted = messages.accept_batch(session, [w.job for w in taking]) if taking else []
+    for waiting, result in zip(taking, accepted, strict=True):
+        _keep_answer(session, waiting, result)
+    results: dict[int, Accepted | Exception] = {
+        id(w): r for w, r in zip(taking, accepted, strict=True)
+    }
+    return [results[id(w)] if id(w) in results else KeyTaken() for w in batch]
+
+
+def _claimed(session: Session, batch: Sequence[_Waiting], now: datetime) -> list[_Waiting]:
+    """The jobs to store: those without a key, and those whose key this transaction won."""
+    keyed = [w for w in batch if w.claim is not None]
+    won = idempotency.claim(session, [w.claim for w in keyed if w.claim], now=now)
+    lost = {id(w) for w, ok in zip(keyed, won, strict=True) if not ok}
+    return [w for w in batch if id(w) not in lost]
+
+
+def _keep_answer(session: Session, waiting: _Waiting, result: Accepted | JookSMSError) -> None:
+    """Store a keyed job's answer with its key; a refused job lets its key go."""
+    if waiting.claim is None:
+        return
+    if isinstance(result, JookSMSError):
+        idempotency.release(session, waiting.claim)
+    else:
+        assert waiting.render is not None
+        idempotency.store_answer(session, waiting.claim, 200, waiting.render(result))
 
 
 def _settle(future: asyncio.Future[Accepted], result: Accepted | BaseException) -> None:

@@ -8,7 +8,6 @@ from typing import Any
 
 from fastapi import APIRouter, Request
 from pydantic import ValidationError
-from sqlalchemy import text
 
 from jooksms.api import shapes
 from jooksms.api.deps import Caller, app_state
@@ -20,7 +19,6 @@ from jooksms.errors import BadRequest, InvalidClient
 from jooksms.services.accounts import list_numbers
 
 router = APIRouter(prefix="/api/v1")
-health_router = APIRouter()
 
 
 def _oauth_error(status: int, error: str, description: str) -> Json:
@@ -95,10 +93,3 @@ async def numbers(call: Caller) -> Json:
     return Json(
         {"result": "ok", "data": [{"number": n, "first": i == 0} for i, n in enumerate(owned)]}
     )
-
-
-@health_router.get("/healthz", include_in_schema=False)
-async def healthz(request: Request) -> Json:
-    async with app_state(request).db.read() as session:
-        await session.execute(text("SELECT 1"))
-    return Json({"status": "ok"})

@@ -11,7 +11,7 @@ from starlette.routing import Route
 
 from jooksms.api import shapes
 from jooksms.api.deps import Caller, authenticated
-from jooksms.api.envelopes import Json, message_json, ok, paginated, search_hit_json
+from jooksms.api.envelopes import Json, message_json, ok, ok_body, paginated, search_hit_json
 from jooksms.api.openapi_docs import body, link, responses
 from jooksms.api.payload import FormFields
 from jooksms.api.schemas import (
@@ -35,7 +35,7 @@ from jooksms.api.schemas import (
 from jooksms.domain.encoding import analyse
 from jooksms.errors import ValidationFailed
 from jooksms.services import messages
-from jooksms.services.messages import AcceptJob, MessageDraft, SearchFilter
+from jooksms.services.messages import Accepted, AcceptJob, MessageDraft, SearchFilter
 from jooksms.services.pagination import PageRequest
 
 router = APIRouter(prefix="/api/v1/sms", tags=["SMS"])
@@ -68,8 +68,7 @@ async def send(call: Caller) -> Json:
         external_id=req.external_id,
     )
     job = AcceptJob(call.account, req.from_, [draft], with_views=True)
-    accepted = await call.state.intake.submit(job)
-    return ok(message_json(accepted.views[0]))
+    return await call.accept(job, lambda accepted: ok_body(message_json(accepted.views[0])))
 
 
 async def send_direct(request: Request) -> Json:
@@ -171,13 +170,16 @@ async def _send_each(
             continue
         drafts.append(draft(entry))
         positions.append(index)
-    accepted = (await call.state.intake.submit(AcceptJob(call.account, from_number, drafts))).ids
-    for index, message_id in zip(positions, accepted, strict=True):
-        ids[index] = message_id
-    body: dict[str, Any] = {"result": "ok", "ids": ids}
-    if errors:
-        body["errors"] = errors
-    return Json(body)
+
+    def answer(accepted: Accepted) -> dict[str, Any]:
+        for index, message_id in zip(positions, accepted.ids, strict=True):
+            ids[index] = message_id
+        body: dict[str, Any] = {"result": "ok", "ids": ids}
+        if errors:
+            body["errors"] = errors
+        return body
+
+    return await call.accept(AcceptJob(call.account, from_number, drafts), answer)
 
 
 @router.get(
