@@ -38,8 +38,16 @@ class Settings(BaseSettings):
     #: Seconds a worker holds the messages it claimed; a worker that dies lets them go
     #: back to the queue after this long.
     lease_seconds: Annotated[int, Field(ge=2, le=86_400)] = 120
-    #: When set, ``GET /metrics`` asks for ``Authorization: Bearer <this>``.
+    #: When set, ``GET /metrics`` asks for ``Authorization: Bearer <this>``; unset, it
+    #: answers loopback clients only.
     metrics_token: SecretStr | None = None
+    #: Failed token requests one client id may make within ``throttle_window``
+    #: seconds before it must wait (429 with Retry-After).
+    token_failures_per_client: Annotated[int, Field(ge=1, le=1_000_000)] = 10
+    #: Failed token requests one source address may make within the window.
+    token_failures_per_address: Annotated[int, Field(ge=1, le=1_000_000)] = 100
+    #: The window of the failure limits, in seconds.
+    throttle_window: Annotated[int, Field(ge=1, le=86_400)] = 300
     #: Messages a worker may have submitted and not yet stored: the most a worker
     #: that crashes can send twice.
     in_flight: Annotated[int, Field(ge=1, le=100_000)] = 1000
