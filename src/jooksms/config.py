@@ -41,6 +41,12 @@ class Settings(BaseSettings):
     #: When set, ``GET /metrics`` asks for ``Authorization: Bearer <this>``; unset, it
     #: answers loopback clients only.
     metrics_token: SecretStr | None = None
+    #: Keys that seal carrier credentials at rest (Fernet, comma-separated, newest
+    #: first). Unset: ``secret.key`` in the data folder, generated on first start.
+    secret_key: SecretStr | None = None
+    #: Where ``secret.key`` is kept when ``secret_key`` is unset (default: the SQLite
+    #: database's folder, else ``./data``).
+    data_dir: Path | None = None
     #: Failed token requests one client id may make within ``throttle_window``
     #: seconds before it must wait (429 with Retry-After).
     token_failures_per_client: Annotated[int, Field(ge=1, le=1_000_000)] = 10
@@ -62,7 +68,7 @@ class Settings(BaseSettings):
             raise ValueError("must be a sqlite:// or postgresql:// URL")
         return value
 
-    @field_validator("metrics_token", mode="before")
+    @field_validator("metrics_token", "secret_key", mode="before")
     @classmethod
     def _blank_is_unset(cls, value: object) -> object:
         # ``JOOKSMS_METRICS_TOKEN=`` in an env file means no token, not an empty one.
