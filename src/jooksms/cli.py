@@ -19,7 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 # Typer ships its own copy of Click; its usage errors are these, not click's.
 from typer._click.exceptions import NoArgsIsHelpError, UsageError
 
-from jooksms import secret_box
+from jooksms import log_redaction, secret_box
 from jooksms.config import ConfigError, Settings, load_settings
 from jooksms.db.engine import Database
 from jooksms.db.migrate import upgrade
@@ -335,7 +335,9 @@ def _redact(url: str) -> str:
 
 def main() -> None:
     """Run the command. An input error (a bad or missing option, a value the
-    services refuse) is one line naming the option, and status 2."""
+    services refuse) is one line naming the option, and status 2. Every process
+    started here (serve, worker, smsc-sim) logs through the redaction."""
+    log_redaction.install()
     try:
         code = app(standalone_mode=False)
     except NoArgsIsHelpError as exc:

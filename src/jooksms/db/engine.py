@@ -5,6 +5,9 @@ transaction that starts with a read and then writes can fail at once with
 "database is locked" instead of waiting, so every write transaction opens with
 ``BEGIN IMMEDIATE`` and, inside one process, writers queue on an asyncio lock
 rather than spinning on the file lock.
+
+Every engine hides its SQL parameters from errors and logs (``hide_parameters``):
+they are recipients, message texts and secrets.
 """
 
 from __future__ import annotations
@@ -52,7 +55,7 @@ class Database:
             self._writer_thread = ThreadPoolExecutor(1, thread_name_prefix="jooksms-sqlite-writer")
         else:
             engine = create_async_engine(
-                url, pool_size=pool_size, max_overflow=10, pool_pre_ping=False
+                url, pool_size=pool_size, max_overflow=10, pool_pre_ping=False, hide_parameters=True
             )
             self.read_engine = self.write_engine = engine
         self._reader = async_sessionmaker(self.read_engine, expire_on_commit=False)
@@ -126,7 +129,7 @@ class Database:
 def _sqlite_engine(url: str, *, begin: str) -> AsyncEngine:
     memory = ":memory:" in url or url.rstrip("/").endswith("sqlite+aiosqlite:")
     kwargs: dict[str, Any] = {"poolclass": NullPool} if memory else {"pool_size": 8}
-    engine = create_async_engine(url, connect_args={"timeout": 30}, **kwargs)
+    engine = create_async_engine(url, connect_args={"timeout": 30}, hide_parameters=True, **kwargs)
 
     @event.listens_for(engine.sync_engine, "connect")
     def _on_connect(dbapi_connection: Any, _record: Any) -> None:
@@ -155,6 +158,7 @@ def _sync_sqlite_engine(url: str) -> Engine:
     engine = create_engine(
         sync_url,
         connect_args={"timeout": 30, "check_same_thread": False},
+        hide_parameters=True,
         **({"poolclass": NullPool} if memory else {"pool_size": 1, "max_overflow": 0}),
     )
 
