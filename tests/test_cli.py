@@ -171,6 +171,14 @@ def test_worker_without_connectors_says_what_to_do(tmp_path: Path) -> None:
     r = _run(tmp_path, "worker")
     assert r.returncode == 2
     assert "jooksms connector add" in r.stderr
+    # The first start made the key, beside the SQLite database.
+    assert len((tmp_path / "secret.key").read_text().split()) == 1
+
+
+def test_a_bad_secret_key_stops_the_command_naming_it(tmp_path: Path) -> None:
+    r = _run(tmp_path, "connector", "list", env={"JOOKSMS_SECRET_KEY": "nope"})
+    assert r.returncode == 2
+    assert r.stderr.count("\n") == 1 and "JOOKSMS_SECRET_KEY" in r.stderr
 
 
 def _stored_urls(tmp_path: Path) -> list[str]:

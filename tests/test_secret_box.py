@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select
 
-from jooksms.config import load_settings
+from jooksms.config import ConfigError, load_settings
 from jooksms.db.engine import Database
 from jooksms.db.models import Connector
 from jooksms.secret_box import (
@@ -49,16 +49,19 @@ def test_seal_open_and_rotate() -> None:
 
 
 def test_a_bad_key_is_refused_by_name() -> None:
-    settings = load_settings(secret_key="not-a-key")
-    with pytest.raises(SecretKeyError, match="JOOKSMS_SECRET_KEY: a key must be 32"):
-        load_box(settings)
+    for bad in ("not-a-key", f"{new_key()},short"):
+        with pytest.raises(ConfigError, match="JOOKSMS_SECRET_KEY: Value error, each comma"):
+            load_settings(secret_key=bad)
+    assert load_settings(secret_key=f" {new_key()}, {new_key()}").secret_key is not None
+    with pytest.raises(SecretKeyError, match="no key in test"):
+        SecretBox([], source="test")
 
 
 def test_the_key_file_is_made_once_private_and_shared(tmp_path: Path) -> None:
     """Processes started at once in one data folder agree on one key."""
     url = f"sqlite:///{tmp_path / 'data' / 'jooksms.db'}"
     script = (
-        "import sys; from jooksms.config import load_settings; "
+        "import sys; from jooksms.config import ConfigError, load_settings; "
         "from jooksms.secret_box import load_box; "
         "print(load_box(load_settings(database_url=sys.argv[1])).keys[0])"
     )

@@ -52,6 +52,16 @@ def _settings(**overrides: Any) -> Settings:
         raise typer.Exit(2) from None
 
 
+def _open_secret_box(settings: Settings) -> None:
+    """Read (on the first start, make) the key that seals carrier credentials now, so
+    that a missing or unreadable key stops the process at start."""
+    try:
+        secret_box.box_for(settings.database_url)
+    except secret_box.SecretKeyError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(2) from None
+
+
 def _print(data: Any) -> None:
     typer.echo(json.dumps(data, indent=2, default=str))
 
@@ -98,6 +108,7 @@ def serve(
     from jooksms.server import run_server
 
     settings = _settings(host=host, port=port)
+    _open_secret_box(settings)
     run_server(settings)
 
 
@@ -276,6 +287,7 @@ def worker(
     logging.basicConfig(
         level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
+    _open_secret_box(settings)
 
     async def run() -> None:
         db = Database.from_settings(settings)

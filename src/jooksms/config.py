@@ -6,6 +6,8 @@ time, so tests and the CLI can build their own and a bad value fails loudly at s
 
 from __future__ import annotations
 
+import base64
+import binascii
 import logging
 from pathlib import Path
 from typing import Annotated
@@ -73,6 +75,25 @@ class Settings(BaseSettings):
     def _blank_is_unset(cls, value: object) -> object:
         # ``JOOKSMS_METRICS_TOKEN=`` in an env file means no token, not an empty one.
         return None if isinstance(value, str) and not value.strip() else value
+
+    @field_validator("secret_key")
+    @classmethod
+    def _fernet_keys(cls, value: SecretStr | None) -> SecretStr | None:
+        # Checked here so that a bad key stops the command at start, not the first
+        # time a connector is read.
+        if value is None:
+            return None
+        for key in value.get_secret_value().split(","):
+            try:
+                raw = base64.urlsafe_b64decode(key.strip().encode())
+            except (binascii.Error, ValueError):
+                raw = b""
+            if len(raw) != 32:
+                raise ValueError(
+                    "each comma-separated key must be 32 url-safe base64-encoded bytes "
+                    "(make one with `jooksms secrets new-key`)"
+                )
+        return value
 
     @field_validator("log_level")
     @classmethod
