@@ -54,6 +54,8 @@ def test_masking_rules() -> None:
     line = "incoming SMS to +50768819519, a number no account owns"
     assert redact(line) == "incoming SMS to +507******19, a number no account owns"
     assert redact(line, numbers=False) == line
+    access = '"GET /api/v1/sms/search?number=%2B50768819519 HTTP/1.1" 200'
+    assert redact(access) == '"GET /api/v1/sms/search?number=%2B507******19 HTTP/1.1" 200'
     assert redact("smpp://acme:s3cret@smsc:2775?window=8") == "smpp://acme:***@smsc:2775?window=8"
     assert "s3cret" not in redact("input_value='s3cret'") + redact('client_secret="s3cret"')
     # What is not a number or a body stays: ids, ports, counts.

@@ -39,13 +39,15 @@ _ADDRESS_FIELDS = ("source_addr", "destination_addr", "source", "destination", "
 _ADDRESS = re.compile(
     rf"\b(?P<key>{'|'.join(_ADDRESS_FIELDS)})=(?P<quote>['\"])(?P<number>\+?\d{{5,15}})(?P=quote)"
 )
-_E164 = re.compile(r"(?<![\w+])\+\d{7,15}\b")
+#: E.164 numbers, also as a query string writes them (``%2B507...``, access logs).
+_E164 = re.compile(r"(?<![\w+%])(?:\+|%2B)\d{7,15}\b", re.IGNORECASE)
 _URL_PASSWORD = re.compile(r"(?P<head>\b[a-z][a-z0-9+.-]*://[^:/@\s]*:)[^@\s/]+@", re.IGNORECASE)
 
 
 def mask_number(number: str) -> str:
     """``+50768041432`` as ``+507******32``: enough to tell numbers apart in a log."""
-    keep = 4 if number.startswith("+") else 3
+    plus = 3 if number[:3].upper() == "%2B" else 1 if number.startswith("+") else 0
+    keep = plus + 3
     return number[:keep] + "*" * max(0, len(number) - keep - 2) + number[-2:]
 
 
