@@ -17,6 +17,7 @@ from jooksms.api.app import create_app
 from jooksms.config import Settings, load_settings
 from jooksms.db.engine import Database
 from jooksms.services import accounts
+from tests.integration.live import serve_in_thread
 
 TOKEN = "/api/v1/oauth/access_token"
 
@@ -129,3 +130,26 @@ async def test_an_address_cycling_client_ids_is_throttled_without_database_work(
 def test_the_limits_are_settings(settings: Settings) -> None:
     assert (settings.token_failures_per_client, settings.token_failures_per_address) == (10, 100)
     assert settings.throttle_window == 300
+
+
+async def test_over_real_http_the_flood_waits_and_the_owner_is_served(
+    guarded: tuple[Any, Database], database_url: str
+) -> None:
+    """The same through uvicorn on a socket: a wrong-secret flood and the owner's
+    requests for the same client id, at the same time, from the same address."""
+    _, db = guarded
+    creds = await _client(db)
+    wrong = {**creds, "client_secret": "guess"}
+    settings = load_settings(database_url=database_url, token_failures_per_client=3)
+    with serve_in_thread(create_app(settings)) as base_url:
+        async with httpx.AsyncClient(base_url=base_url, timeout=30) as http:
+            assert (await http.post(TOKEN, data=creds)).status_code == 200
+            flood = [http.post(TOKEN, data=wrong) for _ in range(60)]
+            owner = [http.post(TOKEN, data=creds) for _ in range(10)]
+            answers = await asyncio.gather(*flood, *owner)
+    statuses = [r.status_code for r in answers[:60]]
+    assert statuses.count(401) == 3 and statuses.count(429) == 57
+    for r in answers[:60]:
+        if r.status_code == 429:
+            _assert_throttled(r)
+    assert [r.status_code for r in answers[60:]] == [200] * 10
