@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -27,6 +28,7 @@ from jooksms.db.engine import Database
 from jooksms.db.models import PendingReceipt
 from jooksms.db.types import utcnow
 from jooksms.domain.status import Status
+from jooksms.errors import Forbidden, Unauthorized
 from jooksms.metrics import (
     REGISTRY,
     DatabaseGauges,
@@ -320,16 +322,48 @@ def test_metrics_token_setting() -> None:
     assert "s3cret-token" not in repr(settings)
 
 
-def test_authorized() -> None:
+def test_check_access() -> None:
     token = SecretStr("abc")
-    assert metrics.authorized(None, None)
-    assert metrics.authorized("Bearer whatever", None)
-    assert metrics.authorized("Bearer abc", token)
-    assert metrics.authorized("bearer  abc", token)
-    assert not metrics.authorized(None, token)
-    assert not metrics.authorized("Bearer abd", token)
-    assert not metrics.authorized("Basic abc", token)
-    assert not metrics.authorized("Bearer ", token)
+    for client in ("127.0.0.1", "127.8.0.1", "::1", "::ffff:127.0.0.1"):
+        metrics.check_access(None, None, client)
+        metrics.check_access("Bearer whatever", None, client)
+    for client in ("192.0.2.7", "::ffff:192.0.2.7", "fd00::1", "testclient", "", None):
+        with pytest.raises(Forbidden):
+            metrics.check_access(None, None, client)
+    for client in ("192.0.2.7", "127.0.0.1"):
+        metrics.check_access("Bearer abc", token, client)
+        metrics.check_access("bearer  abc", token, client)
+        for refused in (None, "Bearer abd", "Basic abc", "Bearer "):
+            with pytest.raises(Unauthorized):
+                metrics.check_access(refused, token, client)
+
+
+def _outward_address() -> str | None:
+    """This machine's address on its way out (no packet is sent), if it has one."""
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
+        try:
+            probe.connect(("192.0.2.1", 9))
+        except OSError:
+            return None
+        address: str = probe.getsockname()[0]
+    return None if address.startswith("127.") else address
+
+
+async def test_serve_metrics_without_token_answers_loopback_only(
+    database_url: str, db: Database
+) -> None:
+    outward = _outward_address()
+    if outward is None:
+        pytest.skip("no address but loopback")
+    settings = load_settings(database_url=database_url, host="0.0.0.0")
+    async with serve_metrics(db, settings, port=0) as port, httpx.AsyncClient() as http:
+        assert (await http.get(f"http://127.0.0.1:{port}/metrics")).status_code == 200
+        refused = await http.get(f"http://{outward}:{port}/metrics")
+        assert refused.status_code == 403
+        assert refused.json() == {
+            "result": "error",
+            "error": {"code": "forbidden", "message": metrics.LOOPBACK_ONLY},
+        }
 
 
 async def test_serve_metrics_answers_scrapes(database_url: str, db: Database) -> None:

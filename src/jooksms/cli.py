@@ -6,18 +6,24 @@ import asyncio
 import json
 import logging
 import signal
+import sys
 from collections.abc import Awaitable, Callable
 from contextlib import AsyncExitStack
 from dataclasses import asdict
 from typing import Annotated, Any, TypeVar
 
+import alembic.util
 import typer
 from sqlalchemy.ext.asyncio import AsyncSession
 
+# Typer ships its own copy of Click; its usage errors are these, not click's.
+from typer._click.exceptions import NoArgsIsHelpError, UsageError
+
+from jooksms import log_redaction, secret_box
 from jooksms.config import ConfigError, Settings, load_settings
 from jooksms.db.engine import Database
 from jooksms.db.migrate import upgrade
-from jooksms.errors import JookSMSError
+from jooksms.errors import JookSMSError, ValidationFailed
 from jooksms.services import accounts, connectors
 
 app = typer.Typer(help="JookSMS: a self-hosted SMS platform.", no_args_is_help=True)
@@ -26,11 +32,13 @@ account_app = typer.Typer(help="Accounts.", no_args_is_help=True)
 number_app = typer.Typer(help="Phone numbers an account owns.", no_args_is_help=True)
 client_app = typer.Typer(help="API clients (OAuth client credentials).", no_args_is_help=True)
 connector_app = typer.Typer(help="Carrier connections and their routes.", no_args_is_help=True)
+secrets_app = typer.Typer(help="The key that seals carrier credentials.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
 app.add_typer(account_app, name="account")
 app.add_typer(number_app, name="number")
 app.add_typer(client_app, name="client")
 app.add_typer(connector_app, name="connector")
+app.add_typer(secrets_app, name="secrets")
 
 T = TypeVar("T")
 log = logging.getLogger("jooksms")
@@ -44,12 +52,27 @@ def _settings(**overrides: Any) -> Settings:
         raise typer.Exit(2) from None
 
 
+def _open_secret_box(settings: Settings) -> None:
+    """Read (on the first start, make) the key that seals carrier credentials now, so
+    that a missing or unreadable key stops the process at start."""
+    try:
+        secret_box.box_for(settings.database_url)
+    except secret_box.SecretKeyError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(2) from None
+
+
 def _print(data: Any) -> None:
     typer.echo(json.dumps(data, indent=2, default=str))
 
 
-def _in_transaction(work: Callable[[AsyncSession], Awaitable[T]]) -> T:
-    """Run one write transaction against the configured database, migrated first."""
+def _in_transaction(
+    work: Callable[[AsyncSession], Awaitable[T]], *, arguments: dict[str, str] | None = None
+) -> T:
+    """Run one write transaction against the configured database, migrated first.
+    A field the services refuse is an input error naming its option (``--field``, or
+    what ``arguments`` maps the field to): status 2. Other refusals (no such account,
+    a name taken) are about the database's state: status 1."""
     settings = _settings()
     upgrade(settings.database_url)
 
@@ -63,28 +86,43 @@ def _in_transaction(work: Callable[[AsyncSession], Awaitable[T]]) -> T:
 
     try:
         return asyncio.run(run())
+    except ValidationFailed as exc:
+        field, problem = next(iter(exc.fields.items()), ("", exc.message))
+        option = (arguments or {}).get(field, "--" + field.replace("_", "-"))
+        typer.echo(f"error: {option}: {problem}" if field else f"error: {problem}", err=True)
+        raise typer.Exit(2) from None
     except JookSMSError as exc:
         typer.echo(f"error: {exc.message}", err=True)
+        raise typer.Exit(1) from None
+    except secret_box.SecretKeyError as exc:
+        typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(1) from None
 
 
 @app.command()
 def serve(
     host: Annotated[str | None, typer.Option(help="Address to listen on.")] = None,
-    port: Annotated[int | None, typer.Option(help="Port to listen on.")] = None,
+    port: Annotated[int | None, typer.Option(min=1, max=65535, help="Port to listen on.")] = None,
 ) -> None:
     """Serve the API (applies pending migrations on SQLite first)."""
     from jooksms.server import run_server
 
     settings = _settings(host=host, port=port)
+    _open_secret_box(settings)
     run_server(settings)
 
 
 @db_app.command("upgrade")
-def db_upgrade(revision: str = "head") -> None:
+def db_upgrade(
+    revision: Annotated[str, typer.Option(help="The revision to reach.")] = "head",
+) -> None:
     """Apply migrations up to REVISION."""
     settings = _settings()
-    upgrade(settings.database_url, revision)
+    try:
+        upgrade(settings.database_url, revision)
+    except alembic.util.CommandError as exc:
+        typer.echo(f"error: --revision: {exc}", err=True)
+        raise typer.Exit(2) from None
     _print({"database": _redact(settings.database_url), "revision": revision})
 
 
@@ -114,7 +152,7 @@ def number_add(
         owned = await accounts.add_number(session, account_id=account, number=number)
         return {"account": account, "number": owned.number}
 
-    _print(_in_transaction(work))
+    _print(_in_transaction(work, arguments={"number": "NUMBER"}))
 
 
 @client_app.command("create")
@@ -185,6 +223,52 @@ def connector_remove(name: Annotated[str, typer.Argument(help="The connector's n
     _print(_in_transaction(work))
 
 
+@secrets_app.command("new-key")
+def secrets_new_key() -> None:
+    """Print a new key, for JOOKSMS_SECRET_KEY."""
+    typer.echo(secret_box.new_key())
+
+
+@secrets_app.command("rotate")
+def secrets_rotate() -> None:
+    """Seal every connector's credentials under a new key. With JOOKSMS_SECRET_KEY
+    set, put the new key first and the old one after a comma, run this, then drop
+    the old one; without it, the data folder's secret.key gets a new key."""
+    settings = _settings()
+    try:
+        if settings.secret_key is not None:
+            box = secret_box.load_box(settings)
+            if len(box.keys) < 2:
+                typer.echo(
+                    "error: JOOKSMS_SECRET_KEY: holds one key; put a new one first "
+                    "(jooksms secrets new-key) and the old one after a comma",
+                    err=True,
+                )
+                raise typer.Exit(2)
+            resealed = _in_transaction(lambda session: connectors.reseal_all(session, box))
+            _print({"resealed": resealed, "key": "the first of JOOKSMS_SECRET_KEY"})
+            return
+        _print({"resealed": _rotate_key_file(settings), "key": str(secret_box.key_file(settings))})
+    except secret_box.SecretKeyError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(1) from None
+
+
+def _rotate_key_file(settings: Settings) -> int:
+    """A new key first in the key file, every row sealed under it, then the old key
+    dropped: a process reading the file meanwhile can open every row."""
+    path = secret_box.key_file(settings)
+    if path is None:
+        raise secret_box.SecretKeyError("an in-memory database has no key to rotate")
+    upgrade(settings.database_url)  # seals plain rows under the current key first
+    keys = [secret_box.new_key(), *secret_box.load_box(settings).keys]
+    secret_box.write_keys(path, keys)
+    box = secret_box.SecretBox(keys, source=str(path))
+    resealed = _in_transaction(lambda session: connectors.reseal_all(session, box))
+    secret_box.write_keys(path, keys[:1])
+    return resealed
+
+
 @app.command()
 def worker(
     metrics_port: Annotated[
@@ -203,6 +287,7 @@ def worker(
     logging.basicConfig(
         level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
+    _open_secret_box(settings)
 
     async def run() -> None:
         db = Database.from_settings(settings)
@@ -234,6 +319,9 @@ def worker(
     except NoConnectors as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(2) from None
+    except secret_box.SecretKeyError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(1) from None
 
 
 @app.command(
@@ -258,7 +346,21 @@ def _redact(url: str) -> str:
 
 
 def main() -> None:
-    app()
+    """Run the command. An input error (a bad or missing option, a value the
+    services refuse) is one line naming the option, and status 2. Every process
+    started here (serve, worker, smsc-sim) logs through the redaction."""
+    log_redaction.install()
+    try:
+        code = app(standalone_mode=False)
+    except NoArgsIsHelpError as exc:
+        typer.echo(exc.format_message(), err=True)
+        sys.exit(2)
+    except UsageError as exc:
+        typer.echo(f"error: {' '.join(exc.format_message().split())}", err=True)
+        sys.exit(2)
+    except typer.Abort:
+        sys.exit(130)
+    sys.exit(code if isinstance(code, int) else 0)
 
 
 if __name__ == "__main__":

@@ -6,6 +6,8 @@ time, so tests and the CLI can build their own and a bad value fails loudly at s
 
 from __future__ import annotations
 
+import base64
+import binascii
 import logging
 from pathlib import Path
 from typing import Annotated
@@ -38,8 +40,22 @@ class Settings(BaseSettings):
     #: Seconds a worker holds the messages it claimed; a worker that dies lets them go
     #: back to the queue after this long.
     lease_seconds: Annotated[int, Field(ge=2, le=86_400)] = 120
-    #: When set, ``GET /metrics`` asks for ``Authorization: Bearer <this>``.
+    #: When set, ``GET /metrics`` asks for ``Authorization: Bearer <this>``; unset, it
+    #: answers loopback clients only.
     metrics_token: SecretStr | None = None
+    #: Keys that seal carrier credentials at rest (Fernet, comma-separated, newest
+    #: first). Unset: ``secret.key`` in the data folder, generated on first start.
+    secret_key: SecretStr | None = None
+    #: Where ``secret.key`` is kept when ``secret_key`` is unset (default: the SQLite
+    #: database's folder, else ``./data``).
+    data_dir: Path | None = None
+    #: Failed token requests one client id may make within ``throttle_window``
+    #: seconds before it must wait (429 with Retry-After).
+    token_failures_per_client: Annotated[int, Field(ge=1, le=1_000_000)] = 10
+    #: Failed token requests one source address may make within the window.
+    token_failures_per_address: Annotated[int, Field(ge=1, le=1_000_000)] = 100
+    #: The window of the failure limits, in seconds.
+    throttle_window: Annotated[int, Field(ge=1, le=86_400)] = 300
     #: Messages a worker may have submitted and not yet stored: the most a worker
     #: that crashes can send twice.
     in_flight: Annotated[int, Field(ge=1, le=100_000)] = 1000
@@ -63,11 +79,30 @@ class Settings(BaseSettings):
             raise ValueError("must be a sqlite:// or postgresql:// URL")
         return value
 
-    @field_validator("metrics_token", mode="before")
+    @field_validator("metrics_token", "secret_key", mode="before")
     @classmethod
     def _blank_is_unset(cls, value: object) -> object:
         # ``JOOKSMS_METRICS_TOKEN=`` in an env file means no token, not an empty one.
         return None if isinstance(value, str) and not value.strip() else value
+
+    @field_validator("secret_key")
+    @classmethod
+    def _fernet_keys(cls, value: SecretStr | None) -> SecretStr | None:
+        # Checked here so that a bad key stops the command at start, not the first
+        # time a connector is read.
+        if value is None:
+            return None
+        for key in value.get_secret_value().split(","):
+            try:
+                raw = base64.urlsafe_b64decode(key.strip().encode())
+            except (binascii.Error, ValueError):
+                raw = b""
+            if len(raw) != 32:
+                raise ValueError(
+                    "each comma-separated key must be 32 url-safe base64-encoded bytes "
+                    "(make one with `jooksms secrets new-key`)"
+                )
+        return value
 
     @field_validator("log_level")
     @classmethod

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import hmac
+import ipaddress
 import itertools
 import logging
 import time
@@ -51,7 +52,7 @@ from jooksms.db.engine import Database
 from jooksms.db.models import Message, PendingReceipt
 from jooksms.db.types import utcnow
 from jooksms.domain.status import CLAIMABLE, Direction, Status
-from jooksms.errors import JookSMSError, NotFound, Unauthorized
+from jooksms.errors import Forbidden, JookSMSError, NotFound, Unauthorized
 from jooksms.transports.base import Transport
 
 log = logging.getLogger(__name__)
@@ -356,17 +357,34 @@ async def exposition(database: DatabaseGauges) -> bytes:
     return generate_latest(_Chain(REGISTRY, database))
 
 
-def authorized(authorization: str | None, token: SecretStr | None) -> bool:
-    """Whether an ``Authorization`` header may read the metrics: always when no token
-    is set, else only ``Bearer <token>`` (compared in constant time)."""
+def check_access(authorization: str | None, token: SecretStr | None, client: str | None) -> None:
+    """Raise unless the scraper may read the metrics. With a token set, only
+    ``Bearer <token>`` may (compared in constant time), from anywhere; without one,
+    only a loopback client, so that message volumes are not public by default."""
     if token is None:
-        return True
+        if not _is_loopback(client):
+            raise Forbidden(LOOPBACK_ONLY)
+        return
     scheme, _, given = (authorization or "").partition(" ")
     expected = token.get_secret_value().encode()
-    return scheme.lower() == "bearer" and hmac.compare_digest(given.strip().encode(), expected)
+    if not (scheme.lower() == "bearer" and hmac.compare_digest(given.strip().encode(), expected)):
+        raise Unauthorized(UNAUTHORIZED)
+
+
+def _is_loopback(host: str | None) -> bool:
+    try:
+        address = ipaddress.ip_address(host or "")
+    except ValueError:
+        return False
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
+        address = address.ipv4_mapped
+    return address.is_loopback
 
 
 UNAUTHORIZED = "send the metrics token as 'Authorization: Bearer <token>'"
+LOOPBACK_ONLY = (
+    "metrics answer loopback clients only; set JOOKSMS_METRICS_TOKEN to scrape from elsewhere"
+)
 
 
 @asynccontextmanager
@@ -380,7 +398,9 @@ async def serve_metrics(db: Database, settings: Settings, *, port: int) -> Async
         try:
             async with asyncio.timeout(10):
                 head = await reader.readuntil(b"\r\n\r\n")
-                writer.write(await _answer(head, gauges, settings.metrics_token))
+                peer = writer.get_extra_info("peername")
+                client = peer[0] if peer else None
+                writer.write(await _answer(head, gauges, settings.metrics_token, client))
                 await writer.drain()
         except (asyncio.IncompleteReadError, asyncio.LimitOverrunError, TimeoutError):
             pass  # not a request we answer; just close
@@ -401,7 +421,9 @@ async def serve_metrics(db: Database, settings: Settings, *, port: int) -> Async
         await server.wait_closed()
 
 
-async def _answer(head: bytes, gauges: DatabaseGauges, token: SecretStr | None) -> bytes:
+async def _answer(
+    head: bytes, gauges: DatabaseGauges, token: SecretStr | None, client: str | None
+) -> bytes:
     request_line, *header_lines = head.decode("latin-1").split("\r\n")
     method, _, rest = request_line.partition(" ")
     path = rest.partition(" ")[0].partition("?")[0]
@@ -415,15 +437,19 @@ async def _answer(head: bytes, gauges: DatabaseGauges, token: SecretStr | None) 
         failure = JookSMSError("Method Not Allowed")
         failure.status_code, failure.code = 405, "method_not_allowed"
         return _error(failure, {"Allow": "GET"})
-    if not authorized(headers.get("authorization"), token):
-        return _error(Unauthorized(UNAUTHORIZED), {"WWW-Authenticate": "Bearer"})
+    try:
+        check_access(headers.get("authorization"), token, client)
+    except Unauthorized as exc:
+        return _error(exc, {"WWW-Authenticate": "Bearer"})
+    except Forbidden as exc:
+        return _error(exc)
     return _response(200, "OK", CONTENT_TYPE_LATEST, await exposition(gauges))
 
 
 def _error(exc: JookSMSError, headers: Mapping[str, str] | None = None) -> bytes:
     """The API's error envelope (``api.envelopes.error``)."""
     body = orjson.dumps({"result": "error", "error": {"code": exc.code, "message": exc.message}})
-    reasons = {401: "Unauthorized", 404: "Not Found", 405: "Method Not Allowed"}
+    reasons = {401: "Unauthorized", 403: "Forbidden", 404: "Not Found", 405: "Method Not Allowed"}
     return _response(
         exc.status_code, reasons[exc.status_code], "application/json", body, headers or {}
     )

@@ -17,10 +17,10 @@ from tests.conftest import Tenant
 from tests.test_metrics import Samples, parse, send, value
 
 
-async def _scrape(app: Any, **headers: str) -> httpx.Response:
-    """A scrape through ``app``. Each app keeps its own database figures for a few
-    seconds, so a fresh app reads the database now."""
-    transport = httpx.ASGITransport(app=app)
+async def _scrape(app: Any, client: str = "127.0.0.1", **headers: str) -> httpx.Response:
+    """A scrape through ``app`` from the address ``client``. Each app keeps its own
+    database figures for a few seconds, so a fresh app reads the database now."""
+    transport = httpx.ASGITransport(app=app, client=(client, 50000))
     async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:
         return await client.get("/metrics", headers=headers)
 
@@ -102,6 +102,28 @@ async def test_token_when_set(settings: Settings, db: Database) -> None:
     ok = await _scrape(app, Authorization="Bearer s3cret")
     assert ok.status_code == 200
     assert "jooksms_queue_depth" in ok.text
+
+
+async def test_without_token_only_loopback_clients(open_app: Any) -> None:
+    for loopback in ("127.0.0.1", "::1"):
+        assert (await _scrape(open_app, loopback)).status_code == 200
+    for outside in ("192.0.2.7", "2001:db8::7"):
+        refused = await _scrape(open_app, outside)
+        assert refused.status_code == 403
+        assert refused.json() == {
+            "result": "error",
+            "error": {
+                "code": "forbidden",
+                "message": "metrics answer loopback clients only; "
+                "set JOOKSMS_METRICS_TOKEN to scrape from elsewhere",
+            },
+        }
+
+
+async def test_with_token_its_bearer_from_anywhere(settings: Settings, db: Database) -> None:
+    app = create_app(settings.model_copy(update={"metrics_token": SecretStr("s3cret")}), db)
+    assert (await _scrape(app, "192.0.2.7", Authorization="Bearer s3cret")).status_code == 200
+    assert (await _scrape(app, "127.0.0.1")).status_code == 401
 
 
 async def test_nothing_about_any_one_account(

@@ -169,7 +169,7 @@ def create_app(
     app.state.jooksms = AppState(
         settings=settings,
         db=database,
-        tokens=TokenAuthority(database, ttl=settings.token_ttl),
+        tokens=TokenAuthority.from_settings(database, settings),
         intake=intake,
     )
     app.router.routes.extend(sms.FAST_ROUTES)

@@ -188,5 +188,5 @@ class OAuthError(BaseModel):
     """The token endpoint's errors: RFC 6749 section 5.2, plus the API's ``result``."""
 
     result: Literal["error"]
-    error: Literal["invalid_request", "invalid_client", "unsupported_grant_type"]
+    error: Literal["invalid_request", "invalid_client", "unsupported_grant_type", "rate_limited"]
     error_description: str

@@ -13,6 +13,9 @@ replaced; work handed to ``run_write`` or ``run_single`` that meets a dead
 connection anyway runs again once on a fresh one, as long as its transaction had
 not reached COMMIT (whose outcome is then unknown). What still fails because the
 database cannot be reached is raised as :class:`~jooksms.errors.Unavailable` (503).
+
+Every engine hides its SQL parameters from errors and logs (``hide_parameters``):
+they are recipients, message texts and secrets.
 """
 
 from __future__ import annotations
@@ -67,7 +70,7 @@ class Database:
             # No pool_pre_ping: its ping is a transaction, three round trips on every
             # checkout; the checkout check below costs none.
             engine = create_async_engine(
-                url, pool_size=pool_size, max_overflow=10, pool_pre_ping=False
+                url, pool_size=pool_size, max_overflow=10, pool_pre_ping=False, hide_parameters=True
             )
             event.listen(engine.sync_engine, "checkout", _refuse_closed)
             self.read_engine = self.write_engine = engine
@@ -267,7 +270,7 @@ def _refuse_closed(dbapi_connection: Any, _record: Any, _proxy: Any) -> None:
 def _sqlite_engine(url: str, *, begin: str) -> AsyncEngine:
     memory = ":memory:" in url or url.rstrip("/").endswith("sqlite+aiosqlite:")
     kwargs: dict[str, Any] = {"poolclass": NullPool} if memory else {"pool_size": 8}
-    engine = create_async_engine(url, connect_args={"timeout": 30}, **kwargs)
+    engine = create_async_engine(url, connect_args={"timeout": 30}, hide_parameters=True, **kwargs)
 
     @event.listens_for(engine.sync_engine, "connect")
     def _on_connect(dbapi_connection: Any, _record: Any) -> None:
@@ -296,6 +299,7 @@ def _sync_sqlite_engine(url: str) -> Engine:
     engine = create_engine(
         sync_url,
         connect_args={"timeout": 30, "check_same_thread": False},
+        hide_parameters=True,
         **({"poolclass": NullPool} if memory else {"pool_size": 1, "max_overflow": 0}),
     )
 

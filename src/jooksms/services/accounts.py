@@ -29,8 +29,8 @@ def hash_secret(secret: str) -> str:
 
 async def create_account(session: AsyncSession, *, name: str, numbers: list[str]) -> Account:
     name = name.strip()
-    if not name:
-        raise ValidationFailed.field("name", "must not be empty")
+    if not name or len(name) > 200:
+        raise ValidationFailed.field("name", "must be 1 to 200 characters")
     account = Account(name=name)
     session.add(account)
     await session.flush()
@@ -47,11 +47,11 @@ async def get_account(session: AsyncSession, *, account_id: int) -> Account:
 
 
 async def add_number(session: AsyncSession, *, account_id: int, number: str) -> PhoneNumber:
-    await get_account(session, account_id=account_id)
     try:
         e164 = to_e164(number)
     except InvalidPhoneNumber as exc:
         raise ValidationFailed.field("number", str(exc)) from None
+    await get_account(session, account_id=account_id)
     owned = PhoneNumber(account_id=account_id, number=e164)
     session.add(owned)
     try:
@@ -75,6 +75,8 @@ async def list_numbers(session: AsyncSession, *, account_id: int) -> list[str]:
 async def create_client(
     session: AsyncSession, *, account_id: int, name: str | None = None
 ) -> NewClient:
+    if name is not None and len(name) > 200:
+        raise ValidationFailed.field("name", "must be at most 200 characters")
     await get_account(session, account_id=account_id)
     client_id = secrets.token_hex(16)
     secret = secrets.token_urlsafe(32)

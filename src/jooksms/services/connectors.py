@@ -1,8 +1,13 @@
 """Connectors: named carrier connections, the routes they serve, and the transports
-built from them."""
+built from them.
+
+A connector's URL carries its carrier credentials, so it is stored sealed (see
+:mod:`jooksms.secret_box`) and opened here only, where transports and webhook checks
+need it: delivery code gets plain URLs and never handles keys."""
 
 from __future__ import annotations
 
+import math
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, replace
 from urllib.parse import urlsplit, urlunsplit
@@ -15,6 +20,7 @@ from jooksms.db.models import Connector
 from jooksms.delivery.routing import Route, RoutingTable
 from jooksms.domain.phone import InvalidPhoneNumber, to_e164
 from jooksms.errors import Conflict, NotFound, ValidationFailed
+from jooksms.secret_box import SecretBox, SecretKeyError, box_for, forget_boxes
 from jooksms.services.accounts import get_account
 from jooksms.transports.base import IncomingSms, Transport
 from jooksms.transports.smpp.client import SmppClient, SmppConfig, SmppConfigError
@@ -57,11 +63,11 @@ async def add_connector(
     _check_url(url)
     if account_id is not None:
         await get_account(session, account_id=account_id)
-    if rate is not None and rate <= 0:
+    if rate is not None and not (math.isfinite(rate) and rate > 0):
         raise ValidationFailed.field("rate", "must be a positive number of messages per second")
     connector = Connector(
         name=name,
-        url=url.strip(),
+        url=_box(session).seal(url.strip()),
         account_id=account_id,
         senders=",".join(_numbers(senders)) or None,
         prefixes=",".join(_prefixes(prefixes)) or None,
@@ -73,12 +79,22 @@ async def add_connector(
             await session.flush()
     except IntegrityError:
         raise Conflict(f"a connector named {name!r} already exists") from None
-    return _view(connector)
+    return _view(connector, url.strip())
 
 
 async def list_connectors(session: AsyncSession) -> list[ConnectorView]:
     rows = await session.scalars(select(Connector).order_by(Connector.id))
-    return [_view(c) for c in rows]
+    return [_view(c, _open(session, c.url)) for c in rows]
+
+
+async def reseal_all(session: AsyncSession, box: SecretBox) -> int:
+    """Seal every connector's URL under ``box``'s first key (after a rotation, or
+    rows stored in plain text); how many rows there were."""
+    rows = list(await session.scalars(select(Connector).order_by(Connector.id)))
+    for c in rows:
+        c.url = box.reseal(c.url)
+    await session.flush()
+    return len(rows)
 
 
 async def remove_connector(session: AsyncSession, *, name: str) -> None:
@@ -113,14 +129,15 @@ async def transports(
     rows = await session.scalars(select(Connector).order_by(Connector.id))
     built: dict[str, Transport] = {}
     for c in rows:
-        if _scheme(c.url) == "twilio":
-            twilio = TwilioConfig.from_url(c.url)
+        url = _open(session, c.url)
+        if _scheme(url) == "twilio":
+            twilio = TwilioConfig.from_url(url)
             if c.rate is not None:
                 twilio = replace(twilio, rate=c.rate)
             callback = None if public_url is None else webhook_url(public_url, STATUS_PATH, c.name)
             built[c.name] = TwilioClient(twilio, status_callback=callback)
             continue
-        config = SmppConfig.from_url(c.url)
+        config = SmppConfig.from_url(url)
         if c.rate is not None:
             config = replace(config, rate=c.rate)
         built[c.name] = SmppClient(config, on_receipt=on_receipt(c.name), on_incoming=on_incoming)
@@ -130,7 +147,8 @@ async def transports(
 async def twilio_auth_token(session: AsyncSession, *, name: str) -> str:
     """The auth token of the Twilio connector ``name``, which signs its webhooks.
     NotFound when there is no such connector or it is not a Twilio one."""
-    url = await session.scalar(select(Connector.url).where(Connector.name == name))
+    stored = await session.scalar(select(Connector.url).where(Connector.name == name))
+    url = None if stored is None else _open(session, stored)
     if url is None or _scheme(url) != "twilio":
         raise NotFound(f"no Twilio connector named {name!r}")
     return TwilioConfig.from_url(url).auth_token
@@ -146,8 +164,25 @@ def redact(url: str) -> str:
     return urlunsplit((parts.scheme, netloc, parts.path, parts.query, parts.fragment))
 
 
+def _box(session: AsyncSession) -> SecretBox:
+    # The key belongs with the database it seals: found from its URL, read once.
+    return box_for(session.get_bind().engine.url.render_as_string(hide_password=False))
+
+
+def _open(session: AsyncSession, stored: str) -> str:
+    try:
+        return _box(session).open(stored)
+    except SecretKeyError:
+        # Another process may have rotated the keys since this one read them.
+        forget_boxes()
+        return _box(session).open(stored)
+
+
 def _check_url(url: str) -> None:
-    scheme = _scheme(url)
+    try:
+        scheme = _scheme(url)
+    except ValueError as exc:  # urlsplit's own refusals: "Invalid IPv6 URL"
+        raise ValidationFailed.field("url", str(exc)) from None
     if scheme not in ("smpp", "twilio"):
         raise ValidationFailed.field(
             "url", f"unsupported connector scheme {scheme or 'none'!r}: use smpp:// or twilio://"
@@ -157,7 +192,7 @@ def _check_url(url: str) -> None:
             TwilioConfig.from_url(url)
         else:
             SmppConfig.from_url(url)
-    except (SmppConfigError, TwilioConfigError) as exc:
+    except (SmppConfigError, TwilioConfigError, ValueError) as exc:
         raise ValidationFailed.field("url", str(exc)) from None
 
 
@@ -182,10 +217,10 @@ def _prefixes(prefixes: Sequence[str]) -> list[str]:
     return cleaned
 
 
-def _view(c: Connector) -> ConnectorView:
+def _view(c: Connector, url: str) -> ConnectorView:
     return ConnectorView(
         name=c.name,
-        url=redact(c.url),
+        url=redact(url),
         account_id=c.account_id,
         senders=list(filter(None, (c.senders or "").split(","))),
         prefixes=list(filter(None, (c.prefixes or "").split(","))),

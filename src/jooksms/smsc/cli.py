@@ -11,9 +11,11 @@ import argparse
 import asyncio
 import contextlib
 import logging
+import math
 import signal
 import sys
 import time
+from typing import NoReturn
 
 from jooksms.runtime import loop_factory, settle_gc
 
@@ -25,8 +27,16 @@ __all__ = ["build_parser", "main"]
 log = logging.getLogger("jooksms.smsc")
 
 
+class _OneLineErrors(argparse.ArgumentParser):
+    """A bad option is one line naming it (argparse would print the whole usage
+    first), and status 2."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{self.prog}: error: {message}\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = _OneLineErrors(
         prog="jooksms smsc-sim",
         description="An SMPP 3.4 SMSC simulator for development, tests and benchmarks.",
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
@@ -172,10 +182,12 @@ def main(argv: list[str] | None = None) -> None:
     after a clean stop. Exits with status 2 on bad options, 1 when it cannot listen."""
     parser = build_parser()
     args = parser.parse_args(argv)
+    if not (math.isfinite(args.stats_interval) and args.stats_interval >= 0):
+        parser.error(f"argument --stats-interval: must be >= 0, not {args.stats_interval}")
     try:
         config = config_from(args)
     except ValueError as err:
-        parser.error(str(err))
+        parser.error(_naming_the_option(parser, str(err)))
     logging.basicConfig(
         level=args.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
@@ -183,6 +195,15 @@ def main(argv: list[str] | None = None) -> None:
         code = runner.run(_run(config, args.stats_interval))
     if code:
         sys.exit(code)
+
+
+def _naming_the_option(parser: argparse.ArgumentParser, message: str) -> str:
+    """The simulator's config names its fields (``port must be ...``); say which
+    option that is, as argparse does."""
+    for action in parser._actions:
+        if action.option_strings and message.startswith(f"{action.dest} "):
+            return f"argument {action.option_strings[-1]}: {message}"
+    return message
 
 
 async def _run(config: SimulatorConfig, stats_interval: float) -> int:

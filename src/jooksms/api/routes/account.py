@@ -15,19 +15,22 @@ from jooksms.api.envelopes import Json
 from jooksms.api.openapi_docs import body, responses
 from jooksms.api.payload import read_payload
 from jooksms.api.schemas import TokenRequest, field_problems
-from jooksms.errors import BadRequest, InvalidClient
+from jooksms.errors import BadRequest, InvalidClient, RateLimited
 from jooksms.services.accounts import list_numbers
 
 router = APIRouter(prefix="/api/v1")
 
 
-def _oauth_error(status: int, error: str, description: str) -> Json:
+def _oauth_error(
+    status: int, error: str, description: str, *, headers: dict[str, str] | None = None
+) -> Json:
     """RFC 6749 section 5.2 error, plus the API's ``result`` marker."""
     return Json(
         {"result": "error", "error": error, "error_description": description},
         status_code=status,
         headers={"Cache-Control": "no-store", "Pragma": "no-cache"}
-        | ({"WWW-Authenticate": 'Basic realm="jooksms"'} if status == 401 else {}),
+        | ({"WWW-Authenticate": 'Basic realm="jooksms"'} if status == 401 else {})
+        | (headers or {}),
     )
 
 
@@ -48,7 +51,11 @@ def _basic_credentials(request: Request) -> dict[str, str]:
     summary="Trade a client id and secret for an access token",
     openapi_extra=body(TokenRequest),
     responses=responses(
-        shapes.Token, 400, 413, error_shapes={400: shapes.OAuthError, 401: shapes.OAuthError}
+        shapes.Token,
+        400,
+        413,
+        429,
+        error_shapes={400: shapes.OAuthError, 401: shapes.OAuthError, 429: shapes.OAuthError},
     ),
 )
 async def access_token(request: Request) -> Json:
@@ -67,10 +74,17 @@ async def access_token(request: Request) -> Json:
         return _oauth_error(400, "invalid_request", f"{name}: {problem}")
     if req.grant_type not in (None, "client_credentials"):
         return _oauth_error(400, "unsupported_grant_type", "grant_type must be client_credentials")
+    address = request.client.host if request.client else ""
     try:
-        issued = await state.tokens.issue(client_id=req.client_id, client_secret=req.client_secret)
+        issued = await state.tokens.issue(
+            client_id=req.client_id, client_secret=req.client_secret, address=address
+        )
     except InvalidClient as exc:
         return _oauth_error(401, "invalid_client", exc.message)
+    except RateLimited as exc:
+        return _oauth_error(
+            429, exc.code, exc.message, headers={"Retry-After": str(exc.retry_after)}
+        )
     return Json(
         {
             "access_token": issued.access_token,

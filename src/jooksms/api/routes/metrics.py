@@ -1,5 +1,6 @@
 """``GET /metrics``: Prometheus text format, outside the API's schema and tokens (an
-optional token of its own, ``JOOKSMS_METRICS_TOKEN``)."""
+optional token of its own, ``JOOKSMS_METRICS_TOKEN``; without it, loopback
+clients only)."""
 
 from __future__ import annotations
 
@@ -9,8 +10,7 @@ from starlette.responses import Response
 
 from jooksms.api.deps import app_state
 from jooksms.db.engine import Database
-from jooksms.errors import Unauthorized
-from jooksms.metrics import UNAUTHORIZED, DatabaseGauges, authorized, exposition
+from jooksms.metrics import DatabaseGauges, check_access, exposition
 
 router = APIRouter()
 
@@ -18,8 +18,8 @@ router = APIRouter()
 @router.get("/metrics", include_in_schema=False)
 async def metrics(request: Request) -> Response:
     state = app_state(request)
-    if not authorized(request.headers.get("authorization"), state.settings.metrics_token):
-        raise Unauthorized(UNAUTHORIZED)
+    client = request.client.host if request.client else None
+    check_access(request.headers.get("authorization"), state.settings.metrics_token, client)
     body = await exposition(_gauges(request.app, state.db))
     return Response(body, media_type=CONTENT_TYPE_LATEST)
 
