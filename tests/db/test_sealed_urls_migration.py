@@ -46,7 +46,7 @@ async def _urls(url: str, sql: str | None = None) -> list[str]:
 
 
 async def test_plain_rows_are_sealed_and_opened_again(empty_url: str, tmp_path: Path) -> None:
-    await asyncio.to_thread(upgrade, empty_url, "0005")
+    await asyncio.to_thread(upgrade, empty_url, "0006")
     insert = f"INSERT INTO connectors (name, url, created_at) VALUES ('old', '{URL}', '2026-01-01')"
     assert await _urls(empty_url, insert) == [URL]
     await asyncio.to_thread(upgrade, empty_url, "0007")
@@ -54,5 +54,5 @@ async def test_plain_rows_are_sealed_and_opened_again(empty_url: str, tmp_path: 
     assert sealed.startswith(PREFIX) and "s3cret" not in sealed
     assert (tmp_path / "data" / "secret.key").exists()
     assert load_box(load_settings(database_url=empty_url)).open(sealed) == URL
-    await asyncio.to_thread(downgrade, empty_url, "0005")
+    await asyncio.to_thread(downgrade, empty_url, "0006")
     assert await _urls(empty_url) == [URL]
