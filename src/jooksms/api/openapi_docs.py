@@ -32,11 +32,12 @@ def ref(model: type[BaseModel]) -> dict[str, str]:
     return {"$ref": _REF.format(model=model.__name__)}
 
 
-def body(model: type[BaseModel], *, form: bool = True) -> dict[str, Any]:
+def body(model: type[BaseModel], *, form: bool = True, idempotent: bool = False) -> dict[str, Any]:
     """A JSON body, and the same fields as a form unless ``form`` is False: a form's
     schema has no null (an empty value means "not given"). Models with lists pass
     False: a form carries them in bracket notation, which OpenAPI cannot describe for
-    a body, and ``FORM_NOTE`` says so in words."""
+    a body, and ``FORM_NOTE`` says so in words. ``idempotent`` declares the optional
+    ``Idempotency-Key`` header of the send endpoints."""
     content = {"application/json": {"schema": ref(model)}}
     if form:
         ref(model)
@@ -46,7 +47,28 @@ def body(model: type[BaseModel], *, form: bool = True) -> dict[str, Any]:
     described: dict[str, Any] = {"requestBody": {"required": True, "content": content}}
     if not form:
         described["description"] = FORM_NOTE
+    if idempotent:
+        described["parameters"] = [IDEMPOTENCY_KEY]
     return described
+
+
+IDEMPOTENCY_KEY: dict[str, Any] = {
+    "name": "Idempotency-Key",
+    "in": "header",
+    "required": False,
+    "description": (
+        "A key of your choice (a UUID, say) that makes a retry safe: the same key from "
+        "the same account within 24 hours answers the first request's answer again, "
+        "with `Idempotent-Replayed: true`, and creates nothing. The same key with a "
+        "different request is a 422 naming the header. An extension of the seed's API."
+    ),
+    "schema": {
+        "type": "string",
+        "minLength": 1,
+        "maxLength": 255,
+        "pattern": "^[!-~]([ -~]*[!-~])?$",
+    },
+}
 
 
 def link(operation: str, **parameters: str) -> dict[str, Any]:

@@ -46,7 +46,7 @@ _NEW_ID = "$response.body#/data/id"
 @router.post(
     "",
     summary="Send a message",
-    openapi_extra=body(SendSms),
+    openapi_extra=body(SendSms, idempotent=True),
     responses=responses(
         shapes.SmsEnvelope,
         400,
@@ -98,7 +98,7 @@ async def list_messages(
 @router.post(
     "/to_many",
     summary="Send one body to many recipients",
-    openapi_extra=body(ToMany, form=False),
+    openapi_extra=body(ToMany, form=False, idempotent=True),
     responses=responses(shapes.IdList, 400, 413, 422),
 )
 async def to_many(call: Caller) -> Json:
@@ -124,7 +124,7 @@ async def to_many(call: Caller) -> Json:
 @router.post(
     "/many",
     summary="Send different bodies to many recipients",
-    openapi_extra=body(Many, form=False),
+    openapi_extra=body(Many, form=False, idempotent=True),
     responses=responses(shapes.IdList, 400, 413, 422),
 )
 async def many(call: Caller) -> Json:
