@@ -14,6 +14,7 @@ import httpx
 import pytest
 from sqlalchemy import func, select
 
+from jooksms.api.payload import MAX_FORM_KEYS
 from jooksms.db.engine import Database
 from jooksms.delivery import queue
 from jooksms.delivery.queue import Sent
@@ -230,6 +231,18 @@ async def test_unknown_connector_is_404(anon: httpx.AsyncClient, kind: str) -> N
     r = await post(anon, f"/webhooks/twilio/nobody/{kind}", status_fields("SM1", "delivered"))
     assert r.status_code == 404
     assert r.json()["error"]["code"] == "not_found"
+
+
+@pytest.mark.parametrize("kind", ["status", "incoming"])
+async def test_a_form_with_too_many_fields_is_a_400(anon: httpx.AsyncClient, kind: str) -> None:
+    flood = "&".join(f"f{i}=x" for i in range(MAX_FORM_KEYS + 1))
+    r = await anon.post(
+        f"/webhooks/twilio/nobody/{kind}",
+        content=flood,
+        headers={"Content-Type": "application/x-www-form-urlencoded"},
+    )
+    assert r.status_code == 400
+    assert str(MAX_FORM_KEYS) in r.json()["error"]["message"]
 
 
 async def test_smpp_connector_has_no_twilio_webhooks(anon: httpx.AsyncClient, db: Database) -> None:

@@ -5,12 +5,10 @@ Not in the OpenAPI document: Twilio calls these, not the API's clients.
 
 from __future__ import annotations
 
-from urllib.parse import parse_qsl
-
 from fastapi import APIRouter, Request, Response
 
 from jooksms.api.deps import app_state
-from jooksms.api.payload import read_body
+from jooksms.api.payload import form_pairs, read_body
 from jooksms.errors import BadRequest
 from jooksms.services import webhooks
 from jooksms.services.webhooks import SignedForm
@@ -45,7 +43,7 @@ async def _signed_form(request: Request) -> SignedForm:
     settings = app_state(request).settings
     body = await read_body(request, limit=settings.max_body_bytes)
     try:
-        fields = parse_qsl(body.decode("utf-8"), keep_blank_values=True)
+        fields = form_pairs(body.decode("utf-8"))
     except UnicodeDecodeError:
         raise BadRequest("the form body is not valid UTF-8") from None
     return SignedForm(
