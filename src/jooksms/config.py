@@ -45,6 +45,9 @@ class Settings(BaseSettings):
     in_flight: Annotated[int, Field(ge=1, le=100_000)] = 1000
     #: Messages a worker claims at a time.
     batch: Annotated[int, Field(ge=1, le=100_000)] = 1000
+    #: Hours a delivery receipt whose part is unknown is kept, waiting for the part
+    #: (a carrier that answers the receipt first); the workers drop older ones.
+    pending_receipt_ttl_hours: Annotated[float, Field(gt=0, le=8760)] = 48
 
     @field_validator("database_url")
     @classmethod
