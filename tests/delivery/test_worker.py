@@ -441,3 +441,27 @@ async def _kept(db: Database, *carrier_ids: str) -> int:
             .where(PendingReceipt.carrier_id.in_(carrier_ids))
         )
     return int(count or 0)
+
+
+async def test_a_late_answer_stored_first_is_not_undone_by_the_retrys_failure(
+    db: Database,
+) -> None:
+    """The first copy's late answer is stored while the resend is out; the resend then
+    fails (no answer again, so the message is given up): it stays sent, for its
+    receipt to settle."""
+    ids, clock, carrier, worker = await _one_unanswered(db)
+    unanswered = carrier.script
+
+    async def resend(message: OutgoingSms) -> SubmitResult:
+        carrier.sent.append(message)
+        carrier.late(message.id, "first-answer")
+        await worker.flush_receipts()  # stored before the resend's own result
+        return unanswered(message)
+
+    carrier.submit = resend  # type: ignore[method-assign]
+    clock[0] += timedelta(seconds=5)
+    await worker.run_once()
+    assert (await _status(db, ids))[ids[0]] == "sent"
+    await worker.receipt_handler("sim")(Receipt("first-answer", ReceiptState.DELIVRD))
+    await worker.flush_receipts()
+    assert (await _status(db, ids))[ids[0]] == "delivered"

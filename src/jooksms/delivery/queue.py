@@ -280,6 +280,8 @@ def _record_sent_pg(session: Session, sent: Sequence[Sent], *, now: datetime) ->
 
 
 def record_failed(session: Session, failed: Sequence[Failed], *, now: datetime) -> None:
+    """Fail messages on their submit result. Not one that is sent by now: a late
+    answer for an earlier copy got there first, and only its receipt may fail it."""
     if not failed:
         return
     _move(
@@ -293,6 +295,7 @@ def record_failed(session: Session, failed: Sequence[Failed], *, now: datetime) 
             "error_code": bindparam("code"),
             "error_message": bindparam("why"),
         },
+        sources=sources_of(Status.FAILED) - {Status.SENT},
     )
 
 
@@ -485,21 +488,24 @@ def _move(
     *,
     now: datetime,
     extra: dict[str, Any],
+    sources: frozenset[Status] | None = None,
 ) -> None:
-    """Move each message to ``status`` where the transition table allows it.
+    """Move each message to ``status`` where the transition table allows it (and,
+    when given, only from ``sources``).
 
     ``params`` gives each message's id as ``mid`` and the values ``extra`` names with
     ``bindparam``. PostgreSQL gets one UPDATE joined to the arrays of the values
     (``unnest``): an executemany there would be one statement per message."""
+    sources = sources_of(status) if sources is None else sources & sources_of(status)
     if _is_postgres(session) and len(params) > 1:
-        _move_pg(session, status, params, now=now, extra=extra)
+        _move_pg(session, status, params, now=now, extra=extra, sources=sources)
         return
     session.execute(
         update(MESSAGES)
         .where(
             and_(
                 MESSAGES.c.id == bindparam("mid"),
-                _status_in(sources_of(status)),
+                _status_in(sources),
             )
         )
         .values(status=status.value, updated_at=now, **extra),
@@ -523,6 +529,7 @@ def _move_pg(
     *,
     now: datetime,
     extra: dict[str, Any],
+    sources: frozenset[Status],
 ) -> None:
     keys = list(params[0])
     values = select(
@@ -539,7 +546,7 @@ def _move_pg(
     }
     session.execute(
         update(MESSAGES)
-        .where(MESSAGES.c.id == values.c.mid, _status_in(sources_of(status)))
+        .where(MESSAGES.c.id == values.c.mid, _status_in(sources))
         .values(status=status.value, updated_at=now, **updates)
     )
 
