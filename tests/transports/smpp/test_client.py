@@ -199,6 +199,30 @@ async def test_bind_refused_backs_off_without_a_storm(
     assert client.state is not SessionState.BOUND
 
 
+async def test_a_session_that_carried_submits_reconnects_without_a_longer_wait(
+    smsc: FakeSmsc, make_client: MakeClient
+) -> None:
+    """An SMSC that drops the line after some submits (every 1,000, say) is not a
+    flapping bind: each reconnect waits the first back-off, not a growing one."""
+    delays: list[float] = []
+
+    async def sleep(delay: float) -> None:
+        delays.append(delay)
+
+    def answer_then_drop(peer: Peer, pdu: SubmitSm) -> None:
+        peer.answer(pdu)
+        asyncio.get_running_loop().call_later(0.01, peer.abort)
+
+    smsc.on_submit = answer_then_drop
+    client = await make_client(sleep=sleep, reconnect_min=0.01, reconnect_max=10.0)
+    for n in range(5):
+        await smsc.wait_for(lambda: client.state is SessionState.BOUND)
+        assert (await client.submit(sms(n))).ok
+        await smsc.wait_for(lambda n=n: len(delays) > n)  # type: ignore[misc]
+    assert len(delays) == 5
+    assert all(0.01 <= delay <= 0.02 for delay in delays), delays
+
+
 async def test_submit_while_not_bound_fails_as_not_sent(
     smsc: FakeSmsc, make_client: MakeClient
 ) -> None:

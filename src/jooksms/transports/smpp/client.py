@@ -493,6 +493,8 @@ class _Connection:
         self._drained: asyncio.Event | None = None
         self.closed = asyncio.Event()
         self.close_reason = ""
+        #: Requests answered: a connection that carried traffic was no flapping bind.
+        self.answered = 0
         self._reader_task = asyncio.create_task(self._read_loop())
         self._keepalive_task: asyncio.Task[None] | None = None
 
@@ -684,6 +686,7 @@ class _Connection:
             # A nack about nothing we sent, or an answer later than we keep waiting.
             log.warning("%s: unmatched %r", self.label, response)
         elif not future.done():
+            self.answered += 1
             future.set_result(response)
 
     async def _keepalive(self, interval: float, timeout: float) -> None:
@@ -775,23 +778,27 @@ class _Link:
         loop = asyncio.get_running_loop()
         while not self.stopping:
             try:
-                bound_at = await self._session()
+                served = await self._session()
             except Exception:
                 # The loop that keeps the bind up must outlive any bug in one round.
                 log.exception("%s: session failed", self.label)
                 self._set_state(SessionState.DISCONNECTED)
-                bound_at = None
+                served = None
             self.attempted.set()
             if self.stopping:
                 break
-            # A bind that lasted is a recovery; one that drops at once is flapping and
-            # keeps backing off.
-            if bound_at is not None and loop.time() - bound_at >= self._config.reconnect_max:
-                self._backoff.reset()
+            # A bind that lasted, or carried traffic, is a recovery; one that drops at
+            # once is flapping and keeps backing off. (An SMSC that drops the line
+            # every 1,000 submits must not make each reconnect wait longer.)
+            if served is not None:
+                bound_at, answered = served
+                if answered > 1 or loop.time() - bound_at >= self._config.reconnect_max:
+                    self._backoff.reset()
             await self._sleep(self._backoff.next_delay())
 
-    async def _session(self) -> float | None:
-        """Connect, bind and serve until the connection ends; when it was bound."""
+    async def _session(self) -> tuple[float, int] | None:
+        """Connect, bind and serve until the connection ends; when it was bound and
+        how many requests it answered (the bind's own included)."""
         self._set_state(SessionState.BINDING)
         try:
             connection = await self._connect_and_bind()
@@ -816,7 +823,7 @@ class _Link:
             await connection.wait_closed()
         if not self.stopping:
             log.warning("%s: connection ended: %s", self.label, connection.close_reason)
-        return bound_at
+        return bound_at, connection.answered
 
     async def _connect_and_bind(self) -> _Connection:
         config = self._config
