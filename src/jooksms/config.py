@@ -70,6 +70,9 @@ class Settings(BaseSettings):
     http_keepalive_timeout: Annotated[float, Field(gt=0, le=3600)] = 5.0
     #: Connections (or requests in progress) at once; beyond it new requests get 503.
     http_max_connections: Annotated[int, Field(ge=1, le=1_000_000)] = 4096
+    #: Hours a delivery receipt whose part is unknown is kept, waiting for the part
+    #: (a carrier that answers the receipt first); the workers drop older ones.
+    pending_receipt_ttl_hours: Annotated[float, Field(gt=0, le=8760)] = 48
 
     @field_validator("database_url")
     @classmethod

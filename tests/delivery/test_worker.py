@@ -5,10 +5,14 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
-from sqlalchemy import select, update
+import pytest
+from sqlalchemy import func, select, update
 
+from jooksms.config import ConfigError, load_settings
 from jooksms.db.engine import Database
+from jooksms.db.models import MessagePart, PendingReceipt
 from jooksms.delivery.routing import Route, RoutingTable
 from jooksms.delivery.worker import Worker, WorkerConfig
 from jooksms.domain.retry import RetryPolicy
@@ -253,3 +257,211 @@ async def test_a_partly_sent_message_leaves_no_part_waiting_for_its_receipt(
     assert await worker.run_once() == 1
     assert (await _status(db, ids))[ids[0]] == "queued"
     assert worker._unstored == set()
+
+
+class SlowCarrier(ScriptedTransport):
+    """Never answers in time; the test plays the late answers through ``late``."""
+
+    def __init__(self, maybe_delivered_retries: int = 1) -> None:
+        super().__init__(
+            lambda m: SubmitResult(
+                m.id, (), SubmitFailure("transient", "no response", maybe_delivered=True)
+            )
+        )
+        self.maybe_delivered_retries = maybe_delivered_retries
+        self.handlers: list[Callable[[SubmitResult], None]] = []
+
+    def report_late_answers(self, handler: Callable[[SubmitResult], None]) -> None:
+        self.handlers.append(handler)
+
+    def late(self, message_id: int, carrier_id: str) -> None:
+        [handler] = self.handlers
+        handler(SubmitResult(message_id, (carrier_id,)))
+
+
+def _fast_retries(clock: list[datetime]) -> dict[str, Any]:
+    policy = RetryPolicy(max_attempts=10, first_delay=timedelta(seconds=1))
+    return {"config": WorkerConfig(retry=policy), "clock": lambda: clock[0]}
+
+
+async def _one_unanswered(
+    db: Database,
+) -> tuple[list[int], list[datetime], SlowCarrier, Worker]:
+    """A message sent once to a carrier that did not answer in time."""
+    _, ids = await _account_with_messages(db, 1)
+    await _only_these_due(db, ids)
+    clock = [datetime.now(UTC)]
+    carrier = SlowCarrier()
+    worker = Worker(db, {"sim": carrier}, RoutingTable([Route("sim")]), **_fast_retries(clock))
+    await worker.run_once()
+    return ids, clock, carrier, worker
+
+
+async def _attempts_and_errors(db: Database, ids: list[int]) -> dict[int, tuple[int, str]]:
+    async with db.read() as session:
+        rows = await session.execute(
+            select(MESSAGES.c.id, MESSAGES.c.attempts, MESSAGES.c.error_message).where(
+                MESSAGES.c.id.in_(ids)
+            )
+        )
+        return {mid: (attempts, error) for mid, attempts, error in rows}
+
+
+async def test_a_message_that_may_have_been_delivered_is_resent_at_most_the_limit(
+    db: Database,
+) -> None:
+    """Each resend of an unanswered submit can reach the handset again: the
+    connector's maybe_delivered_retries bounds them, then the message fails saying so."""
+    _, ids = await _account_with_messages(db, 2)
+    await _only_these_due(db, ids)
+    clock = [datetime.now(UTC)]
+    carrier = SlowCarrier(maybe_delivered_retries=2)
+    worker = Worker(db, {"sim": carrier}, RoutingTable([Route("sim")]), **_fast_retries(clock))
+    for _ in range(5):
+        await worker.run_once()
+        clock[0] += timedelta(seconds=5)
+    assert len(carrier.sent) == 2 * 3  # the first try and 2 resends each
+    assert set((await _status(db, ids)).values()) == {"failed"}
+    for attempts, error in (await _attempts_and_errors(db, ids)).values():
+        assert attempts == 3
+        assert "may have been delivered" in error and "maybe_delivered_retries=2" in error
+
+
+async def test_without_a_setting_a_message_is_resent_once(db: Database) -> None:
+    _, ids = await _account_with_messages(db, 1)
+    await _only_these_due(db, ids)
+    clock = [datetime.now(UTC)]
+    transport = ScriptedTransport(
+        lambda m: SubmitResult(m.id, (), SubmitFailure("transient", "lost", maybe_delivered=True))
+    )
+    worker = Worker(db, {"sim": transport}, RoutingTable([Route("sim")]), **_fast_retries(clock))
+    for _ in range(4):
+        await worker.run_once()
+        clock[0] += timedelta(seconds=5)
+    assert len(transport.sent) == 2
+    assert (await _status(db, ids))[ids[0]] == "failed"
+
+
+async def test_a_late_answer_sends_the_message_and_drops_its_retry(db: Database) -> None:
+    """The carrier took the message and said so after the worker gave up waiting:
+    the message is sent with that id (its receipt, kept, is applied) and the retry
+    it was queued for never goes."""
+    ids, clock, carrier, worker = await _one_unanswered(db)
+    assert (await _status(db, ids))[ids[0]] == "queued"
+    # The receipt overtakes the late answer, as on an SMSC that answers slowly.
+    await worker.receipt_handler("sim")(Receipt("late-1", ReceiptState.DELIVRD))
+    carrier.late(ids[0], "late-1")
+    await worker.flush_receipts()
+    assert (await _status(db, ids))[ids[0]] == "delivered"
+    clock[0] += timedelta(seconds=5)
+    assert await worker.run_once() == 0
+    assert len(carrier.sent) == 1
+    assert await _kept(db, "late-1") == 0
+    async with db.read() as session:
+        parts = await session.scalars(
+            select(MessagePart.carrier_id).where(MessagePart.message_id == ids[0])
+        )
+        assert list(parts) == ["late-1"]
+
+
+async def test_a_late_answer_in_the_same_write_as_its_timeout_wins(db: Database) -> None:
+    _, ids = await _account_with_messages(db, 1)
+    await _only_these_due(db, ids)
+    carrier = SlowCarrier()
+
+    def answer_late(message: OutgoingSms) -> SubmitResult:
+        # The late answer is reported just after the timeout, before either is stored.
+        asyncio.get_running_loop().call_soon(carrier.late, message.id, "late-2")
+        return SubmitResult(
+            message.id, (), SubmitFailure("transient", "no response", maybe_delivered=True)
+        )
+
+    carrier.script = answer_late
+    worker = Worker(db, {"sim": carrier}, RoutingTable([Route("sim")]))
+    stop = asyncio.Event()
+    task = asyncio.create_task(worker.run(stop))
+    for _ in range(200):
+        if (await _status(db, ids))[ids[0]] == "sent":
+            break
+        await asyncio.sleep(0.02)
+    stop.set()
+    await task
+    assert (await _status(db, ids))[ids[0]] == "sent"
+    assert len(carrier.sent) == 1
+
+
+async def test_a_late_answer_for_a_message_sent_again_keeps_both_ids(db: Database) -> None:
+    """The retry went before the late answer came: both copies reached the carrier,
+    and each one's receipt must find the message instead of waiting forever."""
+    ids, clock, carrier, worker = await _one_unanswered(db)
+    clock[0] += timedelta(seconds=5)
+    carrier.script = ok
+    await worker.run_once()  # the retry, answered at once
+    carrier.late(ids[0], "first-copy")
+    on_receipt = worker.receipt_handler("sim")
+    await on_receipt(Receipt("first-copy", ReceiptState.DELIVRD))
+    await on_receipt(Receipt(f"c{ids[0]}", ReceiptState.DELIVRD))
+    await worker.flush_receipts()
+    assert (await _status(db, ids))[ids[0]] == "delivered"
+    assert await _kept(db, "first-copy", f"c{ids[0]}") == 0
+
+
+def test_kept_receipts_expire_after_the_configured_hours() -> None:
+    settings = load_settings(pending_receipt_ttl_hours=0.5)
+    assert WorkerConfig.from_settings(settings).pending_ttl == timedelta(minutes=30)
+    assert WorkerConfig.from_settings(load_settings()).pending_ttl == timedelta(hours=48)
+    with pytest.raises(ConfigError, match="JOOKSMS_PENDING_RECEIPT_TTL_HOURS"):
+        load_settings(pending_receipt_ttl_hours=0)
+
+
+async def test_the_sweep_drops_kept_receipts_older_than_the_ttl(db: Database) -> None:
+    clock = [datetime.now(UTC)]
+    worker = Worker(
+        db,
+        {"sim": ScriptedTransport(ok)},
+        RoutingTable([Route("sim")]),
+        WorkerConfig(pending_ttl=timedelta(hours=1), sweep_every=0.0),
+        clock=lambda: clock[0],
+    )
+    await worker.receipt_handler("sim")(Receipt("nobody-s", ReceiptState.DELIVRD))
+    await worker.flush_receipts()
+    clock[0] += timedelta(minutes=59)
+    await worker.run_once()
+    assert await _kept(db, "nobody-s") == 1
+    clock[0] += timedelta(minutes=2)
+    await worker.run_once()
+    assert await _kept(db, "nobody-s") == 0
+
+
+async def _kept(db: Database, *carrier_ids: str) -> int:
+    async with db.read() as session:
+        count = await session.scalar(
+            select(func.count())
+            .select_from(PendingReceipt)
+            .where(PendingReceipt.carrier_id.in_(carrier_ids))
+        )
+    return int(count or 0)
+
+
+async def test_a_late_answer_stored_first_is_not_undone_by_the_retrys_failure(
+    db: Database,
+) -> None:
+    """The first copy's late answer is stored while the resend is out; the resend then
+    fails (no answer again, so the message is given up): it stays sent, for its
+    receipt to settle."""
+    ids, clock, carrier, worker = await _one_unanswered(db)
+    unanswered = carrier.script
+
+    async def resend(message: OutgoingSms) -> SubmitResult:
+        carrier.sent.append(message)
+        carrier.late(message.id, "first-answer")
+        await worker.flush_receipts()  # stored before the resend's own result
+        return unanswered(message)
+
+    carrier.submit = resend  # type: ignore[method-assign]
+    clock[0] += timedelta(seconds=5)
+    await worker.run_once()
+    assert (await _status(db, ids))[ids[0]] == "sent"
+    await worker.receipt_handler("sim")(Receipt("first-answer", ReceiptState.DELIVRD))
+    await worker.flush_receipts()
+    assert (await _status(db, ids))[ids[0]] == "delivered"

@@ -76,6 +76,16 @@ class Sent:
 
 
 @dataclass(frozen=True, slots=True)
+class LateSent:
+    """A message the carrier took after all, its answer later than we waited: it may
+    be queued for a retry, retried already, or failed by now."""
+
+    message_id: int
+    connector: str
+    carrier_ids: Sequence[str]
+
+
+@dataclass(frozen=True, slots=True)
 class Failed:
     message_id: int
     error_code: str | None
@@ -181,13 +191,7 @@ def record_sent(session: Session, sent: Sequence[Sent], *, now: datetime) -> Non
     if _is_postgres(session):
         _record_sent_pg(session, sent, now=now)
         return
-    _move(
-        session,
-        Status.SENT,
-        [{"mid": s.message_id, "connector": s.connector} for s in sent],
-        now=now,
-        extra={"sent_at": now, "lease_until": None, "connector": bindparam("connector")},
-    )
+    _move_to_sent(session, sent, now=now)
     parts = [
         {
             "message_id": s.message_id,
@@ -207,10 +211,51 @@ def record_sent(session: Session, sent: Sequence[Sent], *, now: datetime) -> Non
         _match_pending_of(session, sent, now=now)
 
 
-def _match_pending_of(session: Session, sent: Sequence[Sent], *, now: datetime) -> None:
+def _move_to_sent(session: Session, sent: Sequence[Sent | LateSent], *, now: datetime) -> None:
+    _move(
+        session,
+        Status.SENT,
+        [{"mid": s.message_id, "connector": s.connector} for s in sent],
+        now=now,
+        extra={"sent_at": now, "lease_until": None, "connector": bindparam("connector")},
+    )
+
+
+def _match_pending_of(session: Session, sent: Sequence[Sent | LateSent], *, now: datetime) -> None:
     """Apply the receipts that came before these submit results were stored."""
     keys = {(s.connector, carrier_id) for s in sent for carrier_id in s.carrier_ids}
     match_pending(session, now=now, keys=keys)
+
+
+def record_late_sent(session: Session, late: Sequence[LateSent], *, now: datetime) -> None:
+    """Mark sent the messages a late answer says the carrier took, and store their
+    parts whatever their status, so that their receipts find them: a message queued
+    for its retry is sent (the retry is dropped); one sent again meanwhile or already
+    final keeps its status. A fault path, so plain statements, not the hot path's."""
+    if not late:
+        return
+    _move_to_sent(session, late, now=now)
+    insert_ = pg_insert if _is_postgres(session) else sqlite_insert
+    owner = select(
+        MESSAGES.c.id,
+        MESSAGES.c.account_id,
+        bindparam("connector", type_=TextType()),
+        bindparam("carrier_id", type_=TextType()),
+        bindparam("seq", type_=BigInteger()),
+        bindparam("now", type_=UTCDateTime()),
+    ).where(MESSAGES.c.id == bindparam("mid"))
+    columns = ["message_id", "account_id", "connector", "carrier_id", "seq", "created_at"]
+    session.execute(
+        # The same answer twice (a repeated PDU) stores its parts once.
+        insert_(PARTS).from_select(columns, owner).on_conflict_do_nothing(),
+        [
+            {"mid": m.message_id, "connector": m.connector, "carrier_id": cid, "seq": seq}
+            | {"now": now}
+            for m in late
+            for seq, cid in enumerate(m.carrier_ids, start=1)
+        ],
+    )
+    _match_pending_of(session, late, now=now)
 
 
 def _record_sent_pg(session: Session, sent: Sequence[Sent], *, now: datetime) -> None:
@@ -235,6 +280,8 @@ def _record_sent_pg(session: Session, sent: Sequence[Sent], *, now: datetime) ->
 
 
 def record_failed(session: Session, failed: Sequence[Failed], *, now: datetime) -> None:
+    """Fail messages on their submit result. Not one that is sent by now: a late
+    answer for an earlier copy got there first, and only its receipt may fail it."""
     if not failed:
         return
     _move(
@@ -248,6 +295,7 @@ def record_failed(session: Session, failed: Sequence[Failed], *, now: datetime) 
             "error_code": bindparam("code"),
             "error_message": bindparam("why"),
         },
+        sources=sources_of(Status.FAILED) - {Status.SENT},
     )
 
 
@@ -440,21 +488,24 @@ def _move(
     *,
     now: datetime,
     extra: dict[str, Any],
+    sources: frozenset[Status] | None = None,
 ) -> None:
-    """Move each message to ``status`` where the transition table allows it.
+    """Move each message to ``status`` where the transition table allows it (and,
+    when given, only from ``sources``).
 
     ``params`` gives each message's id as ``mid`` and the values ``extra`` names with
     ``bindparam``. PostgreSQL gets one UPDATE joined to the arrays of the values
     (``unnest``): an executemany there would be one statement per message."""
+    sources = sources_of(status) if sources is None else sources & sources_of(status)
     if _is_postgres(session) and len(params) > 1:
-        _move_pg(session, status, params, now=now, extra=extra)
+        _move_pg(session, status, params, now=now, extra=extra, sources=sources)
         return
     session.execute(
         update(MESSAGES)
         .where(
             and_(
                 MESSAGES.c.id == bindparam("mid"),
-                _status_in(sources_of(status)),
+                _status_in(sources),
             )
         )
         .values(status=status.value, updated_at=now, **extra),
@@ -478,6 +529,7 @@ def _move_pg(
     *,
     now: datetime,
     extra: dict[str, Any],
+    sources: frozenset[Status],
 ) -> None:
     keys = list(params[0])
     values = select(
@@ -494,7 +546,7 @@ def _move_pg(
     }
     session.execute(
         update(MESSAGES)
-        .where(MESSAGES.c.id == values.c.mid, _status_in(sources_of(status)))
+        .where(MESSAGES.c.id == values.c.mid, _status_in(sources))
         .values(status=status.value, updated_at=now, **updates)
     )
 

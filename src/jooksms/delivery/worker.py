@@ -14,6 +14,11 @@ are submitted but not yet stored. A worker killed at any moment has therefore se
 at most ``in_flight`` messages whose results are lost; those are claimed again once
 their lease runs out, and can reach the handset twice. Everything else it held was
 never submitted and is simply sent later.
+
+Duplicates on slow carriers: a submit that got no answer in time may have been
+delivered, so it is sent again at most ``maybe_delivered_retries`` times (the
+connector's setting), and then failed. When the answer does come, late, the message
+is recorded sent with the carrier's id and its retry, if still queued, is dropped.
 """
 
 from __future__ import annotations
@@ -25,6 +30,7 @@ from collections import Counter, deque
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from functools import partial
 
 from sqlalchemy.orm import Session
 
@@ -35,7 +41,7 @@ from jooksms.db.types import utcnow
 from jooksms.delivery import queue
 from jooksms.delivery.buckets import SharedBuckets
 from jooksms.delivery.lanes import WriteLane
-from jooksms.delivery.queue import Claimed, Failed, Outcome, Retry, Sent
+from jooksms.delivery.queue import Claimed, Failed, LateSent, Outcome, Retry, Sent
 from jooksms.delivery.routing import NoRoute, RoutingTable
 from jooksms.domain.retry import RetryPolicy
 from jooksms.domain.status import Status
@@ -44,6 +50,7 @@ from jooksms.services.messages import Inbound
 from jooksms.transports.base import (
     IncomingSms,
     OutgoingSms,
+    ReportsLateAnswers,
     SubmitFailure,
     SubmitResult,
     Transport,
@@ -53,8 +60,9 @@ from jooksms.transports.smpp.receipt import Receipt, ReceiptState, message_id_ke
 log = logging.getLogger(__name__)
 
 Result = tuple[str, SubmitResult] | NoRoute
-#: What the results lane stores: a submit result, or a receipt that came before it.
-_ResultItem = tuple[Claimed, Result] | Outcome
+#: What the results lane stores: a submit result, a late answer that completes one, or
+#: a receipt that came before its result.
+_ResultItem = tuple[Claimed, Result] | LateSent | Outcome
 #: What the carrier lane stores.
 _CarrierItem = Outcome | Inbound
 
@@ -75,7 +83,10 @@ class WorkerConfig:
     #: How often expired leases are reclaimed and kept receipts matched again.
     sweep_every: float = 1.0
     #: How long a receipt for an unknown carrier id is kept.
-    pending_ttl: timedelta = timedelta(days=2)
+    pending_ttl: timedelta = timedelta(hours=48)
+    #: Resends of a message that may have been delivered, for a transport that does
+    #: not say (``ReportsLateAnswers.maybe_delivered_retries``).
+    maybe_delivered_retries: int = 1
     #: On stop, how long to wait for the messages already submitted.
     stop_timeout: float = 10.0
     retry: RetryPolicy = field(default_factory=RetryPolicy)
@@ -86,6 +97,7 @@ class WorkerConfig:
             batch=settings.batch,
             in_flight=settings.in_flight,
             lease=timedelta(seconds=settings.lease_seconds),
+            pending_ttl=timedelta(hours=settings.pending_receipt_ttl_hours),
         )
 
 
@@ -127,6 +139,7 @@ class Worker:
         #: receipts go with the results, after them.
         self._unstored: set[tuple[str, str]] = set()
         self._room = asyncio.Event()
+        self._late_wired = False
         self._next_sweep = 0.0
         self._stopping = False
         #: Incoming SMS to numbers no account owns: logged and counted, not stored.
@@ -146,6 +159,7 @@ class Worker:
         ``stop_timeout``) for what was submitted, run ``before_finish`` (stopping the
         transports: receipts still coming in are stored before the carrier hears they
         were taken), store everything, and put what was never sent back in the queue."""
+        self._wire_late_answers()
         finished = asyncio.Event()
         writers = [
             asyncio.create_task(lane.run(finished), name=f"jooksms-writer-{lane.name}")
@@ -167,6 +181,7 @@ class Worker:
 
     async def run_once(self) -> int:
         """Claim one batch, send it, store the outcome; return how many were claimed."""
+        self._wire_late_answers()
         claimed, _ = await self._claim()
         if claimed:
             for message, result in zip(
@@ -228,6 +243,28 @@ class Worker:
         metrics.count_kept_receipts(matched=done.swept.matched, dropped=done.swept.dropped)
         self.receipts_matched += done.swept.matched
         return done.claimed, done.next_due
+
+    def _wire_late_answers(self) -> None:
+        """Have every transport that can tell of late answers tell us (the transports
+        are built after the worker, with its handlers, so this waits for run)."""
+        if self._late_wired:
+            return
+        self._late_wired = True
+        for connector, transport in self._transports.items():
+            if isinstance(transport, ReportsLateAnswers):
+                transport.report_late_answers(partial(self._late_answer, connector))
+
+    def _late_answer(self, connector: str, result: SubmitResult) -> None:
+        keys = [message_id_key(cid) for cid in result.carrier_ids]
+        # Its receipts, if they come before it is stored, go after it.
+        self._unstored.update((connector, key) for key in keys)
+        self._results.put(LateSent(result.id, connector, keys))
+
+    def _maybe_delivered_retries(self, connector: str) -> int:
+        transport = self._transports.get(connector)
+        if isinstance(transport, ReportsLateAnswers):
+            return transport.maybe_delivered_retries
+        return self._config.maybe_delivered_retries
 
     # -- sending ---------------------------------------------------------------------
 
@@ -313,27 +350,31 @@ class Worker:
     async def _store_results(self, items: list[_ResultItem]) -> None:
         """Submit results, and the receipts that came for them before they were
         stored (after them, so that they find their parts)."""
-        results = [item for item in items if not isinstance(item, Outcome)]
+        results = [item for item in items if isinstance(item, tuple)]
+        late = [item for item in items if isinstance(item, LateSent)]
         receipts = [item for item in items if isinstance(item, Outcome)]
         now = self._clock()
-        sent, failed, retries = self._sort(results, now)
+        sent, failed, retries = self._sort(_late_wins(results, late), now)
 
         def write(session: Session) -> list[Outcome]:
             queue.record_sent(session, sent, now=now)
             queue.record_failed(session, failed, now=now)
             queue.retry_later(session, retries, now=now)
+            # After the retries: a late answer drops the retry it comes after.
+            queue.record_late_sent(session, late, now=now)
             return queue.record_outcomes(session, receipts, now=now)
 
         # The usual batch, only messages sent, is one statement: no transaction needed.
-        alone = not (failed or retries or receipts)
+        alone = not (failed or retries or receipts or late)
         unmatched = await (self._db.run_single if alone else self._db.run_write)(write)
-        metrics.count_transitions(Status.SENT, len(sent))
+        metrics.count_transitions(Status.SENT, len(sent) + len(late))
         metrics.count_transitions(Status.FAILED, len(failed))
         metrics.count_transitions(Status.QUEUED, len(retries))
         self._counted_receipts(receipts, unmatched)
-        for stored in sent:
-            for key in stored.carrier_ids:
-                self._unstored.discard((stored.connector, key))
+        stored: list[Sent | LateSent] = [*sent, *late]
+        for one in stored:
+            for key in one.carrier_ids:
+                self._unstored.discard((one.connector, key))
         for message, _ in results:
             self._held.pop(message.id, None)
             self._submitting.discard(message.id)
@@ -381,12 +422,13 @@ class Worker:
                 keys = [message_id_key(cid) for cid in outcome.carrier_ids]
                 sent.append(Sent(message.id, message.account_id, connector, keys))
             else:
-                self._sort_failure(message, outcome, now, failed, retries)
+                self._sort_failure(message, connector, outcome, now, failed, retries)
         return sent, failed, retries
 
     def _sort_failure(
         self,
         message: Claimed,
+        connector: str,
         outcome: SubmitResult,
         now: datetime,
         failed: list[Failed],
@@ -399,9 +441,18 @@ class Worker:
             failed.append(Failed(message.id, code, failure.description))
             return
         # A message the carrier never took (no bind, throttled, queue full) was not
-        # tried: a carrier outage must not use up its attempts, only its age.
+        # tried: a carrier outage must not use up its attempts, only its age. So the
+        # attempts counted are the tries that may have reached the handset.
         not_tried = failure.kind == "throttled" or not failure.maybe_delivered
         tries = message.attempts - 1 if not_tried else message.attempts
+        limit = self._maybe_delivered_retries(connector)
+        if not not_tried and tries > limit:
+            why = (
+                f"not sent again, it may have been delivered ({tries} tries without an"
+                f" answer, maybe_delivered_retries={limit}): {failure.description}"
+            )
+            failed.append(Failed(message.id, code, why))
+            return
         at = self._config.retry.next_attempt(
             attempts=max(tries, 1), accepted_at=message.created_at, now=now
         )
@@ -457,6 +508,21 @@ class _Claim:
     claimed: list[Claimed]
     next_due: datetime | None
     swept: _Sweep
+
+
+def _late_wins(
+    results: Sequence[tuple[Claimed, Result]], late: Sequence[LateSent]
+) -> Sequence[tuple[Claimed, Result]]:
+    """The results without the failures a late answer in the same batch overrides:
+    the message was sent after all, so it is neither retried nor failed."""
+    if not late:
+        return results
+    answered = {m.message_id for m in late}
+    return [
+        (message, result)
+        for message, result in results
+        if not (message.id in answered and not isinstance(result, NoRoute) and not result[1].ok)
+    ]
 
 
 def _count_receipts(receipts: Sequence[Outcome], unmatched: Sequence[Outcome]) -> None:

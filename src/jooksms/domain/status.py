@@ -31,7 +31,9 @@ class Status(enum.StrEnum):
 #: Where each status may go next.
 TRANSITIONS: Mapping[Status, frozenset[Status]] = {
     Status.SCHEDULED: frozenset({Status.QUEUED, Status.SENDING, Status.CANCELED}),
-    Status.QUEUED: frozenset({Status.SENDING, Status.CANCELED, Status.FAILED}),
+    # Straight to SENT: a late answer from the carrier (it took the message after all)
+    # while the message waited for its retry.
+    Status.QUEUED: frozenset({Status.SENDING, Status.SENT, Status.CANCELED, Status.FAILED}),
     # Back to QUEUED: a transient failure to be retried, or a lease that expired.
     # Straight to DELIVERED: some carriers send the receipt before the submit response.
     Status.SENDING: frozenset({Status.SENT, Status.QUEUED, Status.FAILED, Status.DELIVERED}),

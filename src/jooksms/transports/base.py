@@ -4,8 +4,9 @@ back through the callbacks it was built with."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Literal, Protocol
+from typing import Literal, Protocol, runtime_checkable
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,3 +76,15 @@ class Transport(Protocol):
     async def submit(self, message: OutgoingSms) -> SubmitResult: ...
 
     async def stop(self, timeout: float = 10.0) -> None: ...
+
+
+@runtime_checkable
+class ReportsLateAnswers(Protocol):
+    """A transport that can learn, after ``submit`` reported no answer (a failure that
+    may have been delivered), that the carrier took the message after all: SMPP's
+    late submit_sm_resp. The handler gets the message's result, with its carrier ids.
+    ``maybe_delivered_retries`` is how often such a message may be sent again."""
+
+    maybe_delivered_retries: int
+
+    def report_late_answers(self, handler: Callable[[SubmitResult], None]) -> None: ...

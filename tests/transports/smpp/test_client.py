@@ -199,6 +199,30 @@ async def test_bind_refused_backs_off_without_a_storm(
     assert client.state is not SessionState.BOUND
 
 
+async def test_a_session_that_carried_submits_reconnects_without_a_longer_wait(
+    smsc: FakeSmsc, make_client: MakeClient
+) -> None:
+    """An SMSC that drops the line after some submits (every 1,000, say) is not a
+    flapping bind: each reconnect waits the first back-off, not a growing one."""
+    delays: list[float] = []
+
+    async def sleep(delay: float) -> None:
+        delays.append(delay)
+
+    def answer_then_drop(peer: Peer, pdu: SubmitSm) -> None:
+        peer.answer(pdu)
+        asyncio.get_running_loop().call_later(0.01, peer.abort)
+
+    smsc.on_submit = answer_then_drop
+    client = await make_client(sleep=sleep, reconnect_min=0.01, reconnect_max=10.0)
+    for n in range(5):
+        await smsc.wait_for(lambda: client.state is SessionState.BOUND)
+        assert (await client.submit(sms(n))).ok
+        await smsc.wait_for(lambda n=n: len(delays) > n)  # type: ignore[misc]
+    assert len(delays) == 5
+    assert all(0.01 <= delay <= 0.02 for delay in delays), delays
+
+
 async def test_submit_while_not_bound_fails_as_not_sent(
     smsc: FakeSmsc, make_client: MakeClient
 ) -> None:
@@ -399,7 +423,7 @@ def reassemble(pdus: list[SubmitSm], charset: Charset = Charset.GSM7) -> str | N
 async def test_throttled_then_ok_is_retried_and_the_session_slows_down(
     smsc: FakeSmsc, make_client: MakeClient
 ) -> None:
-    answers = iter([S.ESME_RTHROTTLED, S.ESME_RMSGQFUL])
+    answers = iter([S.ESME_RTHROTTLED, S.ESME_RTHROTTLED])
     smsc.on_submit = lambda peer, pdu: peer.answer(pdu, status=next(answers, S.ESME_ROK))
     client = await make_client(throttle_retries=3)
     started = time.monotonic()
@@ -409,6 +433,30 @@ async def test_throttled_then_ok_is_retried_and_the_session_slows_down(
     # Two pauses (10 ms, then 20 ms as throttling persisted), and a smaller window.
     assert time.monotonic() - started >= 0.03
     assert client.window_limit == 8
+
+
+async def test_queue_full_concerns_that_message_and_slows_nothing(
+    smsc: FakeSmsc, make_client: MakeClient
+) -> None:
+    """ESME_RMSGQFUL is about the message (its destination's queue, often): it is
+    reported for the worker to retry later, not resent at once, and the session keeps
+    its window and pace for the others."""
+    answers = iter([S.ESME_RMSGQFUL])
+    smsc.on_submit = lambda peer, pdu: peer.answer(pdu, status=next(answers, S.ESME_ROK))
+    client = await make_client(throttle_pause=5.0, window=32)
+    problem = failure(await client.submit(sms()))
+    assert (problem.kind, problem.status, problem.maybe_delivered) == (
+        "transient",
+        S.ESME_RMSGQFUL,
+        False,
+    )
+    assert len(smsc.submits) == 1
+    started = time.monotonic()
+    results = await asyncio.gather(*(client.submit(sms(n)) for n in range(2, 42)))
+    assert all(r.ok for r in results)
+    # No throttle pause (5 s) and the full window.
+    assert time.monotonic() - started < 2.0
+    assert client.window_limit == 32
 
 
 async def test_throttled_too_often_is_reported_throttled(
@@ -489,6 +537,68 @@ async def test_no_response_is_transient_and_a_late_one_is_ignored(
     smsc.on_submit = answer_now
     assert (await client.submit(sms(2))).ok
     assert client.state is SessionState.BOUND
+
+
+async def test_a_late_ok_reports_the_message_accepted_with_its_id(
+    smsc: FakeSmsc, make_client: MakeClient
+) -> None:
+    """The submit reported no answer; the SMSC's answer comes later, with its id: the
+    handler hears that the message was accepted, so it need not go again."""
+    held: list[tuple[Peer, SubmitSm]] = []
+    smsc.on_submit = hold(held)
+    client = await make_client(response_timeout=0.1)
+    late: list[SubmitResult] = []
+    client.report_late_answers(late.append)
+    problem = failure(await client.submit(sms(7)))
+    assert problem.maybe_delivered
+    peer, pdu = held[0]
+    carrier_id = peer.answer(pdu)
+    await smsc.wait_for(lambda: bool(late))
+    assert late == [SubmitResult(7, (carrier_id,))]
+    assert client.state is SessionState.BOUND
+
+
+async def test_a_long_message_is_reported_once_every_late_part_is_accepted(
+    smsc: FakeSmsc, make_client: MakeClient
+) -> None:
+    held: list[tuple[Peer, SubmitSm]] = []
+
+    def hold_second(peer: Peer, pdu: SubmitSm) -> None:
+        concat = parse_udh(pdu.short_message)[0]
+        if concat is not None and concat.seq == 2:
+            held.append((peer, pdu))
+        else:
+            peer.answer(pdu, message_id=f"id{concat.seq if concat else 0}")
+
+    smsc.on_submit = hold_second
+    client = await make_client(response_timeout=0.1)
+    late: list[SubmitResult] = []
+    client.report_late_answers(late.append)
+    result = await client.submit(sms(3, text="x" * 400))
+    assert result.carrier_ids == ("id1", "id3") and failure(result).maybe_delivered
+    peer, pdu = held[0]
+    peer.answer(pdu, message_id="id2")
+    await smsc.wait_for(lambda: bool(late))
+    assert late == [SubmitResult(3, ("id1", "id2", "id3"))]
+
+
+async def test_a_late_refusal_or_a_lost_line_reports_nothing(
+    smsc: FakeSmsc, make_client: MakeClient
+) -> None:
+    held: list[tuple[Peer, SubmitSm]] = []
+    smsc.on_submit = hold(held)
+    client = await make_client(response_timeout=0.1)
+    late: list[SubmitResult] = []
+    client.report_late_answers(late.append)
+    failure(await client.submit(sms(1)))
+    failure(await client.submit(sms(2)))
+    peer, pdu = held[0]
+    peer.answer(pdu, status=S.ESME_RSYSERR)
+    smsc.on_submit = answer_now
+    assert (await client.submit(sms(3))).ok  # the refusal has been read by now
+    peer.abort()  # the second one's answer can no longer come
+    await smsc.wait_for(lambda: len(smsc.binds) == 2 and client.state is SessionState.BOUND)
+    assert late == []
 
 
 async def test_rate_limit_paces_submits(smsc: FakeSmsc, make_client: MakeClient) -> None:
@@ -765,6 +875,7 @@ def test_url_with_every_parameter() -> None:
         "&bind=transmitter+receiver&rate=50.5&registered_delivery=false"
         "&enquire_link_interval=15&response_timeout=5&reconnect_min=0.5&reconnect_max=30"
         "&throttle_retries=5&throttle_pause=2&reassembly_timeout=60"
+        "&maybe_delivered_retries=0"
     )
     assert config == SmppConfig(
         host="10.0.0.1",
@@ -782,6 +893,7 @@ def test_url_with_every_parameter() -> None:
         throttle_retries=5,
         throttle_pause=2,
         reassembly_timeout=60,
+        maybe_delivered_retries=0,
     )
 
 
@@ -841,6 +953,9 @@ def test_url_with_ipv6_host_and_no_password() -> None:
         ("smpp://jook:x@host?registered_delivery=maybe", "registered_delivery"),
         ("smpp://jook:x@host?reconnect_min=10&reconnect_max=1", "reconnect_max"),
         ("smpp://jook:x@host?throttle_retries=-1", "throttle_retries"),
+        ("smpp://jook:x@host?maybe_delivered_retries=-1", "maybe_delivered_retries"),
+        ("smpp://jook:x@host?maybe_delivered_retries=101", "maybe_delivered_retries"),
+        ("smpp://jook:x@host?maybe_delivered_retries=once", "maybe_delivered_retries"),
         ("smpp://jook:x@host?colour=red", "colour"),
     ],
 )

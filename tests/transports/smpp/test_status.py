@@ -20,8 +20,9 @@ S = CommandStatus
         (S.ESME_ROK, "ok"),
         # Slow down and resend: the SMSC refused the rate, not the message.
         (S.ESME_RTHROTTLED, "throttled"),
-        (S.ESME_RMSGQFUL, "throttled"),
-        # Nothing wrong with the message: retry, possibly after a rebind.
+        # Nothing wrong with the message: retry, possibly after a rebind. A full queue
+        # is that message's (often its destination's), not the session's rate.
+        (S.ESME_RMSGQFUL, "transient"),
         (S.ESME_RSYSERR, "transient"),
         (S.ESME_RX_T_APPN, "transient"),
         (S.ESME_RUNKNOWNERR, "transient"),

@@ -25,7 +25,7 @@ import math
 import random
 from collections import OrderedDict, deque
 from collections.abc import Awaitable, Callable, Container, Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from functools import partial
 from typing import Any, Final, Protocol, TypeVar
 from urllib.parse import unquote, urlsplit
@@ -114,6 +114,8 @@ _MAX_ALPHANUMERIC: Final = 11
 # esm_class message type of an intermediate delivery notification (ENROUTE and the
 # like): a receipt that is not the last word.
 _ESM_INTERMEDIATE_NOTIFICATION: Final = 0x20
+# Requests that timed out, kept per connection for their late answer; the oldest go.
+_MAX_LATE: Final = 10_000
 
 
 # --- configuration --------------------------------------------------------------------
@@ -158,6 +160,9 @@ class SmppConfig:
     #: What the carrier takes data_coding 0 to be (Kannel's alt-charset): GSM 03.38,
     #: or an 8-bit charset for carriers that read it as Latin-1 or ASCII.
     charset: Charset = Charset.GSM7
+    #: Resends of a message that may already have been delivered (no answer in time,
+    #: or the line lost with it outstanding): each one can reach the handset twice.
+    maybe_delivered_retries: int = 1
 
     def __post_init__(self) -> None:
         _check_config(self)
@@ -222,6 +227,7 @@ _URL_PARAMETERS: Final[Mapping[str, tuple[Callable[[str], object], str]]] = {
     "throttle_pause": (float, "a number of seconds"),
     "reassembly_timeout": (float, "a number of seconds"),
     "charset": (lambda v: Charset(v.lower()), _CHARSETS),
+    "maybe_delivered_retries": (int, "a whole number"),
 }
 
 
@@ -243,6 +249,7 @@ def _check_config(config: SmppConfig) -> None:
         raise SmppConfigError("charset", f"{config.charset!r} is not {_CHARSETS}") from None
     _check_range("window", config.window, 1, 10_000)
     _check_range("throttle_retries", config.throttle_retries, 0, 100)
+    _check_range("maybe_delivered_retries", config.maybe_delivered_retries, 0, 100)
     if config.rate is not None:
         _check_positive("rate", config.rate)
     for part in (
@@ -325,12 +332,17 @@ def _splitter(charset: Charset) -> _Splitter:
 
 
 class _NoAnswer(Exception):
-    """A request that got no usable answer; ``sent`` says whether it left us."""
+    """A request that got no usable answer; ``sent`` says whether it left us. ``late``
+    is resolved with the answer should it come after all (cancelled if the connection
+    ends first)."""
 
-    def __init__(self, description: str, *, sent: bool) -> None:
+    def __init__(
+        self, description: str, *, sent: bool, late: asyncio.Future[Pdu] | None = None
+    ) -> None:
         super().__init__(description)
         self.description = description
         self.sent = sent
+        self.late = late
 
 
 class _BindRefused(Exception):
@@ -471,7 +483,9 @@ class _Connection:
         self._loop = asyncio.get_running_loop()
         self._framer = Framer()
         self._pending: dict[int, asyncio.Future[Pdu]] = {}
-        self._deadlines: dict[float, deque[tuple[float, asyncio.Future[Pdu]]]] = {}
+        self._deadlines: dict[float, deque[tuple[float, int, asyncio.Future[Pdu]]]] = {}
+        #: Sequence number -> the late answer of a request that timed out.
+        self._late: OrderedDict[int, asyncio.Future[Pdu]] = OrderedDict()
         self._expiry: asyncio.TimerHandle | None = None
         self._outbox: list[Pdu] = []
         self._flush_scheduled = False
@@ -479,6 +493,8 @@ class _Connection:
         self._drained: asyncio.Event | None = None
         self.closed = asyncio.Event()
         self.close_reason = ""
+        #: Requests answered: a connection that carried traffic was no flapping bind.
+        self.answered = 0
         self._reader_task = asyncio.create_task(self._read_loop())
         self._keepalive_task: asyncio.Task[None] | None = None
 
@@ -505,7 +521,7 @@ class _Connection:
         number = self._sequence.next(self._pending)
         future: asyncio.Future[Pdu] = self._loop.create_future()
         self._pending[number] = future
-        self._expire_at(self._loop.time() + timeout, timeout, future)
+        self._expire_at(self._loop.time() + timeout, timeout, number, future)
         self.send(request(sequence_number=number))
         try:
             return await future
@@ -514,14 +530,16 @@ class _Connection:
             if self._drained is not None and not self._pending:
                 self._drained.set()
 
-    def _expire_at(self, deadline: float, timeout: float, future: asyncio.Future[Pdu]) -> None:
+    def _expire_at(
+        self, deadline: float, timeout: float, number: int, future: asyncio.Future[Pdu]
+    ) -> None:
         """Fail ``future`` if it has no answer by ``deadline``. One timer per
         connection and a queue per timeout value (so each queue is in deadline order)
         instead of a timer per request: the submit path's cheapest way to time out."""
         queue = self._deadlines.setdefault(timeout, deque())
-        while queue and queue[0][1].done():  # answered already: forget them
+        while queue and queue[0][2].done():  # answered already: forget them
             queue.popleft()
-        queue.append((deadline, future))
+        queue.append((deadline, number, future))
         if self._expiry is None or deadline < self._expiry.when():
             if self._expiry is not None:
                 self._expiry.cancel()
@@ -533,19 +551,30 @@ class _Connection:
         now = self._loop.time() + 0.001
         earliest = math.inf
         for timeout, queue in self._deadlines.items():
-            while queue and (queue[0][0] <= now or queue[0][1].done()):
-                _, future = queue.popleft()
+            while queue and (queue[0][0] <= now or queue[0][2].done()):
+                _, number, future = queue.popleft()
                 if not future.done():
                     future.set_exception(
                         _NoAnswer(
                             f"no response within {timeout:g} s; may or may not have been delivered",
                             sent=True,
+                            late=self._wait_late(number),
                         )
                     )
             if queue:
                 earliest = min(earliest, queue[0][0])
         if earliest < math.inf:
             self._expiry = self._loop.call_at(earliest, self._expire)
+
+    def _wait_late(self, number: int) -> asyncio.Future[Pdu]:
+        """From now on an answer to ``number`` is late: it resolves the future returned
+        (a slow SMSC that did take the message says so, with its message_id)."""
+        self._pending.pop(number, None)
+        late: asyncio.Future[Pdu] = self._loop.create_future()
+        self._late[number] = late
+        while len(self._late) > _MAX_LATE:
+            self._late.popitem(last=False)[1].cancel()
+        return late
 
     async def drain(self, timeout: float) -> None:
         """Wait until every request has its response, or ``timeout`` passes."""
@@ -574,6 +603,9 @@ class _Connection:
         for future in self._pending.values():
             if not future.done():
                 future.set_exception(failure)
+        for late in self._late.values():
+            late.cancel()  # no answer can come on this connection any more
+        self._late.clear()
         current = asyncio.current_task()
         for task in (self._reader_task, self._keepalive_task):
             if task is not None and task is not current:
@@ -646,9 +678,15 @@ class _Connection:
     def _resolve(self, response: Pdu) -> None:
         future = self._pending.pop(response.sequence_number, None)
         if future is None:
-            # A response after its request timed out, or a nack about nothing we sent.
+            late = self._late.pop(response.sequence_number, None)
+            if late is not None:
+                if not late.done():
+                    late.set_result(response)
+                return
+            # A nack about nothing we sent, or an answer later than we keep waiting.
             log.warning("%s: unmatched %r", self.label, response)
         elif not future.done():
+            self.answered += 1
             future.set_result(response)
 
     async def _keepalive(self, interval: float, timeout: float) -> None:
@@ -740,23 +778,27 @@ class _Link:
         loop = asyncio.get_running_loop()
         while not self.stopping:
             try:
-                bound_at = await self._session()
+                served = await self._session()
             except Exception:
                 # The loop that keeps the bind up must outlive any bug in one round.
                 log.exception("%s: session failed", self.label)
                 self._set_state(SessionState.DISCONNECTED)
-                bound_at = None
+                served = None
             self.attempted.set()
             if self.stopping:
                 break
-            # A bind that lasted is a recovery; one that drops at once is flapping and
-            # keeps backing off.
-            if bound_at is not None and loop.time() - bound_at >= self._config.reconnect_max:
-                self._backoff.reset()
+            # A bind that lasted, or carried traffic, is a recovery; one that drops at
+            # once is flapping and keeps backing off. (An SMSC that drops the line
+            # every 1,000 submits must not make each reconnect wait longer.)
+            if served is not None:
+                bound_at, answered = served
+                if answered > 1 or loop.time() - bound_at >= self._config.reconnect_max:
+                    self._backoff.reset()
             await self._sleep(self._backoff.next_delay())
 
-    async def _session(self) -> float | None:
-        """Connect, bind and serve until the connection ends; when it was bound."""
+    async def _session(self) -> tuple[float, int] | None:
+        """Connect, bind and serve until the connection ends; when it was bound and
+        how many requests it answered (the bind's own included)."""
         self._set_state(SessionState.BINDING)
         try:
             connection = await self._connect_and_bind()
@@ -781,7 +823,7 @@ class _Link:
             await connection.wait_closed()
         if not self.stopping:
             log.warning("%s: connection ended: %s", self.label, connection.close_reason)
-        return bound_at
+        return bound_at, connection.answered
 
     async def _connect_and_bind(self) -> _Connection:
         config = self._config
@@ -827,7 +869,65 @@ class _Link:
 
 # --- the client -----------------------------------------------------------------------
 
+
+@dataclass(frozen=True, slots=True)
+class _Unanswered(SubmitFailure):
+    """A part that timed out: ``late`` brings its answer if the SMSC sends it yet."""
+
+    late: asyncio.Future[Pdu] | None = field(default=None, compare=False)
+
+
 _PartOutcome = str | SubmitFailure
+
+#: Told of a message whose submit reported no answer, once the SMSC has accepted
+#: every part after all; the result carries the parts' message_ids.
+LateAnswerHandler = Callable[[SubmitResult], None]
+
+
+class _LateAnswers:
+    """Waits for the late answers of a message's timed-out parts, and reports the
+    message accepted once every part is (a refusal, or a connection lost first, ends
+    the wait: the message is retried as it would have been)."""
+
+    def __init__(
+        self, message_id: int, outcomes: list[_PartOutcome], report: LateAnswerHandler
+    ) -> None:
+        self._message_id = message_id
+        self._ids = [o if isinstance(o, str) else "" for o in outcomes]
+        self._report = report
+        self._waiting: set[int] = set()
+        self._over = False
+        for index, outcome in enumerate(outcomes):
+            if isinstance(outcome, _Unanswered) and outcome.late is not None:
+                self._waiting.add(index)
+                outcome.late.add_done_callback(partial(self._answered, index))
+
+    @staticmethod
+    def worth_waiting(outcomes: list[_PartOutcome]) -> bool:
+        """Whether late answers could make the message accepted: every part that
+        failed is waiting for one."""
+        failed = [o for o in outcomes if isinstance(o, SubmitFailure)]
+        return bool(failed) and all(
+            isinstance(o, _Unanswered) and o.late is not None for o in failed
+        )
+
+    def _answered(self, index: int, late: asyncio.Future[Pdu]) -> None:
+        if self._over:
+            return
+        response = None if late.cancelled() else late.result()
+        if not (isinstance(response, SubmitSmResp) and response.command_status == _S.ESME_ROK):
+            self._over = True
+            return
+        self._ids[index] = response.message_id
+        self._waiting.discard(index)
+        if self._waiting:
+            return
+        self._over = True
+        log.info("message %d: a late submit_sm_resp accepted it after all", self._message_id)
+        try:
+            self._report(SubmitResult(self._message_id, tuple(self._ids)))
+        except Exception:
+            log.exception("storing the late answer for message %d failed", self._message_id)
 
 
 class SmppClient:
@@ -863,6 +963,7 @@ class SmppClient:
         self._inbox: deque[tuple[_Connection, DeliverSm | DataSm]] = deque()
         self._inbox_task: asyncio.Task[None] | None = None
         self._undelivered: OrderedDict[tuple[str, int, int], str] = OrderedDict()
+        self._on_late: LateAnswerHandler | None = None
         self._started = False
         self._stopping = False
         self._stopped = asyncio.Event()
@@ -899,6 +1000,16 @@ class SmppClient:
         """Why the last bind attempt failed or the last connection ended, for operators."""
         errors = [link.last_error for link in self._links if link.last_error]
         return "; ".join(errors) or None
+
+    @property
+    def maybe_delivered_retries(self) -> int:
+        """How often the worker may resend a message this session may have delivered."""
+        return self.config.maybe_delivered_retries
+
+    def report_late_answers(self, handler: LateAnswerHandler) -> None:
+        """Call ``handler`` when a message whose submit timed out turns out accepted:
+        a slow SMSC's submit_sm_resp arrives after ``response_timeout``."""
+        self._on_late = handler
 
     @property
     def window_limit(self) -> int:
@@ -963,7 +1074,11 @@ class SmppClient:
             outcomes: list[_PartOutcome] = [await self._submit_part(pdus[0])]
         else:
             outcomes = list(await asyncio.gather(*map(self._submit_part, pdus)))
-        return _result(message.id, outcomes)
+        result = _result(message.id, outcomes)
+        late = self._on_late
+        if result.failure is not None and late is not None and _LateAnswers.worth_waiting(outcomes):
+            _LateAnswers(message.id, outcomes, late)
+        return result
 
     # --- submitting -------------------------------------------------------------------
 
@@ -1015,7 +1130,9 @@ class SmppClient:
             connection = await self._links[0].wait_bound(self.config.response_timeout)
             response = await connection.call(pdu, self.config.response_timeout)
         except _NoAnswer as err:
-            return SubmitFailure("transient", err.description, maybe_delivered=err.sent)
+            return _Unanswered(
+                "transient", err.description, maybe_delivered=err.sent, late=err.late
+            )
         finally:
             self._window.release()
         if response.command_status == _S.ESME_RINVBNDSTS:
@@ -1198,9 +1315,9 @@ def _result(message_id: int, outcomes: list[_PartOutcome]) -> SubmitResult:
     if len(outcomes) > 1:
         description = f"part {seq} of {len(outcomes)}: {description}"
     maybe = bool(carrier_ids) or any(f.maybe_delivered for _, f in failures)
-    return SubmitResult(
-        message_id, carrier_ids, replace(worst, description=description, maybe_delivered=maybe)
-    )
+    # A plain SubmitFailure: what waits for a late answer stays in here.
+    failure = SubmitFailure(worst.kind, description, worst.status, maybe, worst.carrier_code)
+    return SubmitResult(message_id, carrier_ids, failure)
 
 
 def _remaining(deadline: float) -> float:

@@ -122,18 +122,25 @@ _VENDOR_RANGE: Final = range(0x400, 0x500)
 
 # Why each group is where it is:
 # - throttled: the SMSC accepted nothing and asks us to slow down; the message is fine,
-#   so the engine should shrink its window or pause the bind, then resend it.
+#   so the engine should shrink its window or pause the bind, then resend it. Only
+#   ESME_RTHROTTLED says that: it is about the session's rate (Kannel sleeps the
+#   connection on it and on nothing else).
 # - transient: the SMSC or the ESME application failed for reasons unrelated to the
-#   message (a system error, a temporary application error, a bind in the wrong
-#   state), so the same message may succeed on a retry, possibly after a rebind.
+#   message's content (a system error, a temporary application error, a bind in the
+#   wrong state), so the same message may succeed on a retry, possibly after a rebind.
+#   ESME_RMSGQFUL is here, not with throttling: a full queue is often one
+#   destination's (a handset that is off), so it concerns that message, which is
+#   retried later, and slowing the whole session for it stalls every other message
+#   (Kannel and Jasmin both requeue the message and keep the session going).
 #   Unknown and vendor codes land here too: we cannot tell what they mean, and
 #   wrongly failing a message forever costs more than a bounded number of retries.
 # - permanent: everything else the spec defines says the message or the credentials
 #   are wrong (addresses, lengths, flags, TLVs, password); resending the same bytes
 #   would get the same answer.
-_THROTTLED: Final = frozenset({_S.ESME_RTHROTTLED, _S.ESME_RMSGQFUL})
+_THROTTLED: Final = frozenset({_S.ESME_RTHROTTLED})
 _TRANSIENT: Final = frozenset(
     {
+        _S.ESME_RMSGQFUL,
         _S.ESME_RSYSERR,
         _S.ESME_RX_T_APPN,
         _S.ESME_RUNKNOWNERR,
