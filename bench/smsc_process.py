@@ -150,3 +150,87 @@ def tail(log: Path, lines: int = 30) -> str:
         return "\n".join(log.read_text(errors="replace").splitlines()[-lines:])
     except OSError:
         return "(no log)"
+
+
+# -- an SMSC we did not write --------------------------------------------------------------
+
+#: tests/integration/interop/netsmpp_smsc.pl: an SMSC on Perl's Net::SMPP (Debian's
+#: libnet-smpp-perl) that answers each submit_sm and sends its receipt at once.
+NETSMPP_SCRIPT = ROOT / "tests" / "integration" / "interop" / "netsmpp_smsc.pl"
+
+
+@dataclass(frozen=True, slots=True)
+class NetSmppSmsc:
+    """The Net::SMPP SMSC in --quiet mode: the same face as :class:`Simulator` for the
+    benchmark's loop (port, pid, ``stats()``), its counters read from the last stats
+    line of its log (one every ``stats_every`` submits and when the ESME leaves)."""
+
+    popen: subprocess.Popen[bytes]
+    port: int
+    log: Path
+
+    @property
+    def pid(self) -> int:
+        return self.popen.pid
+
+    def smpp_url(self, **query: object) -> str:
+        params = "&".join(f"{k}={v}" for k, v in query.items())
+        url = f"smpp://{SYSTEM_ID}:{PASSWORD}@127.0.0.1:{self.port}"
+        return f"{url}?{params}" if params else url
+
+    def stats(self) -> dict[str, Any]:
+        """The last counters, and ``sessions_open`` (binds accepted less ESMEs gone)."""
+        self.check_alive()
+        last: dict[str, Any] = {"submits": 0, "receipts_sent": 0}
+        sessions = 0
+        for line in self.log.read_text(errors="replace").splitlines():
+            if '"stats"' in line:
+                last = json.loads(line)
+            elif '"bind_transceiver"' in line and '"accepted":true' in line:
+                sessions += 1
+            elif '"disconnected"' in line:
+                sessions = max(0, sessions - 1)
+        return {**last, "sessions_open": sessions}
+
+    def check_alive(self) -> None:
+        if self.popen.poll() is not None:
+            raise RuntimeError(
+                f"the Net::SMPP SMSC (pid {self.pid}) exited with status "
+                f"{self.popen.returncode}; its log ends:\n{tail(self.log)}"
+            )
+
+
+@contextmanager
+def netsmpp_smsc(
+    log: Path, *, receipts: bool = True, stats_every: int = 1000, timeout: float = 30.0
+) -> Iterator[NetSmppSmsc]:
+    """Start the Net::SMPP SMSC on a free port, for our default account; stop it on the
+    way out. ``receipts``: send the receipts asked for, or none."""
+    log.parent.mkdir(parents=True, exist_ok=True)
+    log.write_bytes(b"")
+    cmd = [
+        "perl",
+        str(NETSMPP_SCRIPT),
+        "--port=0",
+        f"--log={log}",
+        f"--system-id={SYSTEM_ID}",
+        f"--password={PASSWORD}",
+        "--quiet",
+        f"--stats-every={stats_every}",
+        *([] if receipts else ["--no-receipts"]),
+    ]
+    with log.with_suffix(".err").open("wb") as err:
+        popen = subprocess.Popen(cmd, stdout=err, stderr=subprocess.STDOUT, cwd=ROOT)
+    try:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if match := re.search(r'"port":(\d+)', log.read_text(errors="replace")):
+                break
+            if popen.poll() is not None:
+                raise RuntimeError(f"the Net::SMPP SMSC exited at start:\n{tail(log)}")
+            time.sleep(0.05)
+        else:
+            raise RuntimeError(f"the Net::SMPP SMSC did not listen within {timeout:.0f} s")
+        yield NetSmppSmsc(popen, int(match[1]), log)
+    finally:
+        stop(popen)
