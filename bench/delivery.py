@@ -533,6 +533,8 @@ class Options:
     smsc: str = "simulator"
     #: Ask for receipts (the connector's registered_delivery) and wait for every one.
     receipts: bool = True
+    #: Seconds from a submit_sm_resp to its receipt, at either SMSC.
+    receipt_delay: float = RECEIPT_DELAY
 
     @property
     def final_status(self) -> str:
@@ -635,12 +637,13 @@ def _run_ours(opts: Options, tag: str, outcome: Outcome, stack: ExitStack) -> No
 def _our_smsc(opts: Options, tag: str, stack: ExitStack) -> Simulator | NetSmppSmsc:
     if opts.smsc == "netsmpp":
         log = LOGS / f"delivery-{tag}-smsc.log"
-        return stack.enter_context(netsmpp_smsc(log, receipts=opts.receipts))
+        smsc = netsmpp_smsc(log, receipts=opts.receipts, receipt_delay=opts.receipt_delay)
+        return stack.enter_context(smsc)
     return stack.enter_context(
         simulator(
             LOGS / f"delivery-{tag}-simulator.log",
             "--receipts=requested",
-            f"--receipt-delay={RECEIPT_DELAY}",
+            f"--receipt-delay={opts.receipt_delay}",
             "--failure-rate=0",
             f"--record-limit={RECORD_LIMIT}",
             f"--deliver-window={opts.deliver_window}",
@@ -1010,6 +1013,7 @@ class KannelOptions:
     smsc: str = "simulator"
     #: Ask for delivery reports (dlr-mask 3) and wait for every one of them.
     receipts: bool = True
+    receipt_delay: float = RECEIPT_DELAY
 
 
 def kannel_setup_name(opts: KannelOptions) -> str:
@@ -1036,12 +1040,13 @@ def run_kannel(opts: KannelOptions, run_no: int) -> Outcome:
 def _kannel_smsc(opts: KannelOptions, run_no: int, stack: ExitStack) -> Simulator | NetSmppSmsc:
     tag = f"delivery-kannel-w{opts.window}-{opts.smsc}-r{run_no}"
     if opts.smsc == "netsmpp":
-        return stack.enter_context(netsmpp_smsc(LOGS / f"{tag}-smsc.log"))
+        smsc = netsmpp_smsc(LOGS / f"{tag}-smsc.log", receipt_delay=opts.receipt_delay)
+        return stack.enter_context(smsc)
     return stack.enter_context(
         simulator(
             LOGS / f"{tag}-simulator.log",
             "--receipts=requested",
-            f"--receipt-delay={RECEIPT_DELAY}",
+            f"--receipt-delay={opts.receipt_delay}",
             "--failure-rate=0",
             "--record-limit=1000",
             f"--deliver-window={opts.deliver_window}",
@@ -1130,9 +1135,8 @@ def _run_kannel(opts: KannelOptions, run_no: int, outcome: Outcome, stack: ExitS
 def _nth_submit_at(sim: Simulator | NetSmppSmsc, samples: list[Sample], n: int) -> float:
     """When the SMSC saw its N-th submit_sm: the Net::SMPP SMSC says (its stats line
     at every 1,000th); for ours, the first sample that saw it, less half a period."""
-    stats = sim.stats()
-    if isinstance(sim, NetSmppSmsc) and int(stats["submits"]) == n and "at" in stats:
-        return float(stats["at"])
+    if isinstance(sim, NetSmppSmsc) and (at := sim.submits_seen_at(n)) is not None:
+        return at
     first = next(s for s in samples if s.submits >= n)
     return first.at - 0.05
 
@@ -1470,6 +1474,12 @@ def parse_args() -> argparse.Namespace:
         "(tests/integration/interop/netsmpp_smsc.pl; no latency phase)",
     )
     parser.add_argument(
+        "--receipt-delay",
+        type=float,
+        default=RECEIPT_DELAY,
+        help=f"seconds from a submit_sm_resp to its receipt, either SMSC (default {RECEIPT_DELAY})",
+    )
+    parser.add_argument(
         "--receipts",
         choices=["yes", "no"],
         action="append",
@@ -1528,7 +1538,7 @@ def main() -> int:
     with_kannel = args.all or args.kannel
     print(
         f"JookSMS delivery benchmark: {messages:,} messages per run, {repeat} run(s) per setup; "
-        f"SMSC simulator with receipts after {RECEIPT_DELAY} s, our SMPP window {WINDOW}, "
+        f"SMSC with receipts after {args.receipt_delay} s, our SMPP window {WINDOW}, "
         f"its deliver_sm window {args.deliver_window}. "
         f"{os.cpu_count()} cores, load average " + ", ".join(f"{x:.2f}" for x in os.getloadavg()),
         flush=True,
@@ -1554,6 +1564,7 @@ def main() -> int:
             deliver_window=args.deliver_window,
             smsc=smsc,
             receipts=receipts == "yes",
+            receipt_delay=args.receipt_delay,
         )
         # With --all, one profile: the one-worker PostgreSQL setup's.
         if args.profile and (not args.all or (backend, workers) == ("postgres", 1)):
@@ -1575,6 +1586,7 @@ def main() -> int:
                 window,
                 smsc,
                 receipts == "yes",
+                args.receipt_delay,
             )
             jobs.append(lambda r, k=kopts: run_kannel(k, r))
     # Every setup once, then again: a noisy minute on the shared machine then hits one

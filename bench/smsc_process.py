@@ -192,6 +192,14 @@ class NetSmppSmsc:
                 sessions = max(0, sessions - 1)
         return {**last, "sessions_open": sessions}
 
+    def submits_seen_at(self, submits: int) -> float | None:
+        """When the SMSC had seen ``submits`` submit_sm (exact for a multiple of its
+        ``stats_every``: it notes its counters at each), or None if not yet."""
+        for line in self.log.read_text(errors="replace").splitlines():
+            if '"stats"' in line and (stats := json.loads(line))["submits"] >= submits:
+                return float(stats["at"])
+        return None
+
     def check_alive(self) -> None:
         if self.popen.poll() is not None:
             raise RuntimeError(
@@ -202,10 +210,16 @@ class NetSmppSmsc:
 
 @contextmanager
 def netsmpp_smsc(
-    log: Path, *, receipts: bool = True, stats_every: int = 1000, timeout: float = 30.0
+    log: Path,
+    *,
+    receipts: bool = True,
+    receipt_delay: float = 0.0,
+    stats_every: int = 1000,
+    timeout: float = 30.0,
 ) -> Iterator[NetSmppSmsc]:
     """Start the Net::SMPP SMSC on a free port, for our default account; stop it on the
-    way out. ``receipts``: send the receipts asked for, or none."""
+    way out. ``receipts``: send the receipts asked for (``receipt_delay`` seconds after
+    the submit_sm_resp), or none."""
     log.parent.mkdir(parents=True, exist_ok=True)
     log.write_bytes(b"")
     cmd = [
@@ -217,6 +231,7 @@ def netsmpp_smsc(
         f"--password={PASSWORD}",
         "--quiet",
         f"--stats-every={stats_every}",
+        f"--receipt-delay={receipt_delay}",
         *([] if receipts else ["--no-receipts"]),
     ]
     with log.with_suffix(".err").open("wb") as err:
