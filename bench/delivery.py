@@ -1019,9 +1019,9 @@ class KannelOptions:
 
 
 def kannel_setup_name(opts: KannelOptions) -> str:
-    return f"Kannel 1.4.5 (bearerbox + smsbox), max-pending-submits {opts.window}" + _smsc_label(
-        opts.smsc, opts.receipts
-    )
+    quickack = ", simulator with TCP_QUICKACK" if opts.quickack else ""
+    name = f"Kannel 1.4.5 (bearerbox + smsbox), max-pending-submits {opts.window}"
+    return name + _smsc_label(opts.smsc, opts.receipts) + quickack
 
 
 def _smsc_label(smsc: str, receipts: bool) -> str:

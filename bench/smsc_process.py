@@ -50,6 +50,13 @@ _SMPP = re.compile(r"SMPP listening on [\d.]+:(\d+)")
 _HTTP = re.compile(r"HTTP listening on [\d.]+:(\d+)")
 
 
+def smpp_url(port: int, **query: object) -> str:
+    """``smpp://jooksms:secret@127.0.0.1:PORT?k=v``: our default account at ``port``."""
+    params = "&".join(f"{k}={v}" for k, v in query.items())
+    url = f"smpp://{SYSTEM_ID}:{PASSWORD}@127.0.0.1:{port}"
+    return f"{url}?{params}" if params else url
+
+
 @dataclass(frozen=True, slots=True)
 class Simulator:
     popen: subprocess.Popen[bytes]
@@ -67,9 +74,7 @@ class Simulator:
 
     def smpp_url(self, **query: object) -> str:
         """``smpp://jooksms:secret@127.0.0.1:PORT?k=v`` for our client and connectors."""
-        params = "&".join(f"{k}={v}" for k, v in query.items())
-        url = f"smpp://{SYSTEM_ID}:{PASSWORD}@127.0.0.1:{self.port}"
-        return f"{url}?{params}" if params else url
+        return smpp_url(self.port, **query)
 
     def stats(self) -> dict[str, Any]:
         self.check_alive()
@@ -191,9 +196,7 @@ class NetSmppSmsc:
         return self.popen.pid
 
     def smpp_url(self, **query: object) -> str:
-        params = "&".join(f"{k}={v}" for k, v in query.items())
-        url = f"smpp://{SYSTEM_ID}:{PASSWORD}@127.0.0.1:{self.port}"
-        return f"{url}?{params}" if params else url
+        return smpp_url(self.port, **query)
 
     def stats(self) -> dict[str, Any]:
         """The last counters, and ``sessions_open`` (binds accepted less ESMEs gone)."""
