@@ -58,7 +58,16 @@ import kannel
 import orjson
 from httpload import percentile
 from servers import BENCH, POSTGRES_URL, ROOT, Server, cli, postgres_reachable, serve_jooksms
-from smsc_process import PASSWORD, SYSTEM_ID, Simulator, simulator, stop, tail
+from smsc_process import (
+    PASSWORD,
+    SYSTEM_ID,
+    NetSmppSmsc,
+    Simulator,
+    netsmpp_smsc,
+    simulator,
+    stop,
+    tail,
+)
 
 RESULTS = BENCH / "results"
 LOGS = RESULTS / "logs"
@@ -121,8 +130,9 @@ def _epoch(value: Any) -> float:
 class Probe:
     """Counts and timestamps straight from the messages table."""
 
-    def delivered(self) -> int:
-        return int(self._one("SELECT count(*) FROM messages WHERE status = 'delivered'")[0])
+    def delivered(self, status: str = "delivered") -> int:
+        """Messages in ``status`` (a final one: delivered, or sent when no receipt comes)."""
+        return int(self._one(f"SELECT count(*) FROM messages WHERE status = '{status}'")[0])
 
     def statuses(self) -> dict[str, int]:
         rows = self._all("SELECT status, count(*) FROM messages GROUP BY status")
@@ -131,10 +141,13 @@ class Probe:
     def max_id(self) -> int:
         return int(self._one("SELECT coalesce(max(id), 0) FROM messages")[0])
 
-    def span(self, after_id: int, through_id: int) -> tuple[float, float, float]:
-        """First accept, last accept, last delivery stored, of ids in (after, through]."""
+    def span(
+        self, after_id: int, through_id: int, final: str = "delivered"
+    ) -> tuple[float, float, float]:
+        """First accept, last accept, last delivery stored (or last sent, ``final`` "sent"),
+        of ids in (after, through]."""
         row = self._one(
-            "SELECT min(created_at), max(created_at), max(delivered_at) FROM messages "
+            f"SELECT min(created_at), max(created_at), max({final}_at) FROM messages "
             f"WHERE id > {int(after_id)} AND id <= {int(through_id)}"
         )
         return _epoch(row[0]), _epoch(row[1]), _epoch(row[2])
@@ -325,7 +338,9 @@ def start_worker(database_url: str, log: Path, n: int, *, gc_stats: bool = False
     return Proc(f"worker {n}", popen.pid, log, popen)
 
 
-def wait_sessions(sim: Simulator, fleet: Fleet, count: int, timeout: float = 60) -> None:
+def wait_sessions(
+    sim: Simulator | NetSmppSmsc, fleet: Fleet, count: int, timeout: float = 60
+) -> None:
     """Until ``count`` SMPP sessions are bound at the simulator (the workers are up)."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -514,12 +529,24 @@ class Options:
     #: acknowledged. A worker acknowledges a receipt once it is stored, so receipts
     #: flow at most at window / (time to store one).
     deliver_window: int
+    #: The SMSC: ours ("simulator") or the Net::SMPP one ("netsmpp").
+    smsc: str = "simulator"
+    #: Ask for receipts (the connector's registered_delivery) and wait for every one.
+    receipts: bool = True
+    #: Seconds from a submit_sm_resp to its receipt, at either SMSC.
+    receipt_delay: float = RECEIPT_DELAY
+
+    @property
+    def final_status(self) -> str:
+        return "delivered" if self.receipts else "sent"
 
 
-def setup_name(backend: str, workers: int) -> str:
-    if backend == "sqlite":
-        return "JookSMS SQLite, 1 process (serve)"
-    return f"JookSMS PostgreSQL, API + {workers} worker{'s' if workers > 1 else ''}"
+def setup_name(opts: Options) -> str:
+    label = _smsc_label(opts.smsc, opts.receipts)
+    if opts.backend == "sqlite":
+        return "JookSMS SQLite, 1 process (serve)" + label
+    workers = opts.workers
+    return f"JookSMS PostgreSQL, API + {workers} worker{'s' if workers > 1 else ''}" + label
 
 
 def _timed(outcome: Outcome, label: str, body: Callable[[ExitStack], None]) -> None:
@@ -536,8 +563,8 @@ def _timed(outcome: Outcome, label: str, body: Callable[[ExitStack], None]) -> N
 
 
 def run_ours(opts: Options, run_no: int) -> Outcome:
-    outcome = Outcome(setup_name(opts.backend, opts.workers), opts.messages)
-    tag = f"{opts.backend}-w{opts.workers}-r{run_no}"
+    outcome = Outcome(setup_name(opts), opts.messages)
+    tag = f"{opts.backend}-w{opts.workers}-{opts.smsc}-r{run_no}"
     print(f"\n=== {outcome.setup}, run {run_no or 'profiled'} ===", flush=True)
     _timed(outcome, outcome.setup, lambda stack: _run_ours(opts, tag, outcome, stack))
     if opts.profile and opts.backend == "postgres":
@@ -563,24 +590,16 @@ def _run_ours(opts: Options, tag: str, outcome: Outcome, stack: ExitStack) -> No
         url = f"sqlite:///{db_path}"
     else:
         url = stack.enter_context(throwaway_postgres(opts.postgres_url, outcome.db_stats))
-    sim = stack.enter_context(
-        simulator(
-            LOGS / f"delivery-{tag}-simulator.log",
-            "--receipts=requested",
-            f"--receipt-delay={RECEIPT_DELAY}",
-            "--failure-rate=0",
-            f"--record-limit={RECORD_LIMIT}",
-            f"--deliver-window={opts.deliver_window}",
-            "--stats-interval=10",
-            pending_limit=PENDING_LIMIT,
-        )
-    )
+    sim = _our_smsc(opts, tag, stack)
     fleet = Fleet(database_marker=None if opts.backend == "sqlite" else url.rsplit("/", 1)[1])
     fleet.add(Proc("smsc-sim", sim.pid, sim.log, sim.popen))
     print(f"  preparing the database ({opts.backend}) ...", flush=True)
     cli(url, "db", "upgrade")
     account = int(cli(url, "account", "create", "--name", "bench", "--number", FROM_NUMBER)["id"])
-    cli(url, "connector", "add", "--name", "sim", "--url", sim.smpp_url(window=WINDOW))
+    query: dict[str, object] = {"window": WINDOW}
+    if not opts.receipts:
+        query["registered_delivery"] = "false"
+    cli(url, "connector", "add", "--name", "sim", "--url", sim.smpp_url(**query))
     delivery_in_serve = opts.backend == "sqlite"
     server: Server = stack.enter_context(
         serve_jooksms(url, LOGS / f"delivery-{tag}-serve.log", delivery=delivery_in_serve)
@@ -609,15 +628,35 @@ def _run_ours(opts: Options, tag: str, outcome: Outcome, stack: ExitStack) -> No
     stack.callback(probe.close)
 
     throughput(opts, outcome, sim, fleet, workers, probe, server, token)
-    if opts.latency and outcome.e2e_per_s:
+    # The latency phase reads our simulator's record of each submit_sm.
+    if opts.latency and outcome.e2e_per_s and isinstance(sim, Simulator):
         latency(opts, outcome, sim, fleet, probe, server, token)
     outcome.statuses = probe.statuses()
+
+
+def _our_smsc(opts: Options, tag: str, stack: ExitStack) -> Simulator | NetSmppSmsc:
+    if opts.smsc == "netsmpp":
+        log = LOGS / f"delivery-{tag}-smsc.log"
+        smsc = netsmpp_smsc(log, receipts=opts.receipts, receipt_delay=opts.receipt_delay)
+        return stack.enter_context(smsc)
+    return stack.enter_context(
+        simulator(
+            LOGS / f"delivery-{tag}-simulator.log",
+            "--receipts=requested",
+            f"--receipt-delay={opts.receipt_delay}",
+            "--failure-rate=0",
+            f"--record-limit={RECORD_LIMIT}",
+            f"--deliver-window={opts.deliver_window}",
+            "--stats-interval=10",
+            pending_limit=PENDING_LIMIT,
+        )
+    )
 
 
 def throughput(
     opts: Options,
     outcome: Outcome,
-    sim: Simulator,
+    sim: Simulator | NetSmppSmsc,
     fleet: Fleet,
     workers: list[Proc],
     probe: Probe,
@@ -644,7 +683,8 @@ def throughput(
         _check_discards(stats)
         submits, receipts = int(stats["submits"]), int(stats["receipts_sent"])
         # Counting rows costs the database a scan: only once the SMSC is done.
-        delivered = probe.delivered() if receipts >= n else None
+        done = receipts >= n if opts.receipts else submits >= n
+        delivered = probe.delivered(opts.final_status) if done else None
         samples.append(
             Sample(
                 time.time(), submits, receipts, delivered, {w.name: w.rss_mib() for w in workers}
@@ -670,7 +710,7 @@ def throughput(
     after = fleet.cpu_sample()
     poster.join()
     last_id = probe.max_id()
-    first_accept, last_accept, last_delivered = probe.span(first_id, last_id)
+    first_accept, last_accept, last_delivered = probe.span(first_id, last_id, opts.final_status)
     assert posted.first_sent is not None and posted.last_answer is not None
     outcome.accepted_per_s = posted.accepted / (posted.last_answer - posted.first_sent)
     outcome.e2e_seconds = last_delivered - first_accept
@@ -967,15 +1007,30 @@ class KannelOptions:
     #: Seconds a run may take before it is stopped and reported as too slow.
     timeout: float
     deliver_window: int
-    #: max-pending-submits: 32 is our connector's window; Kannel keeps Nagle on for its
-    #: SMPP socket, so a larger one is what a user tuning it for speed would set.
+    #: max-pending-submits: 32 is our connector's window.
     window: int
+    #: The SMSC: ours ("simulator") or the Net::SMPP one ("netsmpp").
+    smsc: str = "simulator"
+    #: Ask for delivery reports (dlr-mask 3) and wait for every one of them.
+    receipts: bool = True
+    receipt_delay: float = RECEIPT_DELAY
+    #: Our simulator ACKs every read at once (bench/smsc_process.py): a diagnostic.
+    quickack: bool = False
+
+
+def kannel_setup_name(opts: KannelOptions) -> str:
+    quickack = ", simulator with TCP_QUICKACK" if opts.quickack else ""
+    name = f"Kannel 1.4.5 (bearerbox + smsbox), max-pending-submits {opts.window}"
+    return name + _smsc_label(opts.smsc, opts.receipts) + quickack
+
+
+def _smsc_label(smsc: str, receipts: bool) -> str:
+    """What a setup's name adds for an SMSC or a mode other than the default ones."""
+    return (", Net::SMPP SMSC" if smsc == "netsmpp" else "") + ("" if receipts else ", no receipts")
 
 
 def run_kannel(opts: KannelOptions, run_no: int) -> Outcome:
-    outcome = Outcome(
-        f"Kannel 1.4.5 (bearerbox + smsbox), max-pending-submits {opts.window}", opts.messages
-    )
+    outcome = Outcome(kannel_setup_name(opts), opts.messages)
     why = kannel.missing()
     if why:
         outcome.error = f"Kannel is not installed: {why}"
@@ -984,36 +1039,45 @@ def run_kannel(opts: KannelOptions, run_no: int) -> Outcome:
     return outcome
 
 
-def _run_kannel(opts: KannelOptions, run_no: int, outcome: Outcome, stack: ExitStack) -> None:
-    print(f"\n=== {outcome.setup}, run {run_no} ===", flush=True)
-    n = opts.messages
-    tmp = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="jooksms-kannel-")))
-    sim = stack.enter_context(
+def _kannel_smsc(opts: KannelOptions, run_no: int, stack: ExitStack) -> Simulator | NetSmppSmsc:
+    tag = f"delivery-kannel-w{opts.window}-{opts.smsc}-r{run_no}"
+    if opts.smsc == "netsmpp":
+        smsc = netsmpp_smsc(LOGS / f"{tag}-smsc.log", receipt_delay=opts.receipt_delay)
+        return stack.enter_context(smsc)
+    return stack.enter_context(
         simulator(
-            LOGS / f"delivery-kannel-w{opts.window}-r{run_no}-simulator.log",
+            LOGS / f"{tag}-simulator.log",
             "--receipts=requested",
-            f"--receipt-delay={RECEIPT_DELAY}",
+            f"--receipt-delay={opts.receipt_delay}",
             "--failure-rate=0",
             "--record-limit=1000",
             f"--deliver-window={opts.deliver_window}",
             "--stats-interval=10",
             pending_limit=PENDING_LIMIT,
+            quickack=opts.quickack,
         )
     )
+
+
+def _run_kannel(opts: KannelOptions, run_no: int, outcome: Outcome, stack: ExitStack) -> None:
+    print(f"\n=== {outcome.setup}, run {run_no} ===", flush=True)
+    n = opts.messages
+    tmp = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="jooksms-kannel-")))
+    sim = _kannel_smsc(opts, run_no, stack)
     counter_port, counter = stack.enter_context(kannel.dlr_counter(tmp / "dlr-counter.log"))
     config = kannel.config_for(
         tmp, smsc_port=sim.port, system_id=SYSTEM_ID, password=PASSWORD, window=opts.window
     )
     boxes = stack.enter_context(kannel.running(config))
     fleet = Fleet()
-    fleet.add(Proc("smsc-sim", sim.pid, sim.log, sim.popen))
+    fleet.add(Proc("SMSC", sim.pid, sim.log, sim.popen))
     for name, proc in boxes.procs.items():
         fleet.add(Proc(name, proc.pid, config.directory / f"{name}.log", proc))
     fleet.add(Proc("DLR counter (bench)", counter.pid, tmp / "dlr-counter.log", counter))
-    dlr_url = f"http://127.0.0.1:{counter_port}/dlr?type=%d&to=%p"
+    dlr_url = f"http://127.0.0.1:{counter_port}/dlr?type=%d&to=%p" if opts.receipts else None
     print(
         f"  Kannel: posting {n:,} messages to sendsms, {opts.batch} recipients per request, "
-        f"{opts.posters} posters, dlr-mask 3 ...",
+        f"{opts.posters} posters, " + ("dlr-mask 3" if opts.receipts else "no receipts") + " ...",
         flush=True,
     )
     cpu.wait_for_quiet(0.3, opts.quiet_wait)
@@ -1024,7 +1088,7 @@ def _run_kannel(opts: KannelOptions, run_no: int, outcome: Outcome, stack: ExitS
     samples: list[Sample] = []
     last_progress, last_key = time.monotonic(), (-1, -1)
     while True:
-        time.sleep(0.5)
+        time.sleep(0.1)
         fleet.check()
         stats = sim.stats()
         _check_discards(stats)
@@ -1035,7 +1099,7 @@ def _run_kannel(opts: KannelOptions, run_no: int, outcome: Outcome, stack: ExitS
         )
         if poster.done and poster.error:
             poster.join()
-        if samples[-1].submits >= n and reported >= n:
+        if samples[-1].submits >= n and (reported >= n or not opts.receipts):
             break
         key = (samples[-1].submits, reported)
         if key != last_key:
@@ -1053,7 +1117,8 @@ def _run_kannel(opts: KannelOptions, run_no: int, outcome: Outcome, stack: ExitS
     assert posted.first_sent is not None and posted.last_answer is not None
     dlrs = kannel.dlr_counts(counter_port)
     outcome.accepted_per_s = posted.accepted / (posted.last_answer - posted.first_sent)
-    outcome.e2e_seconds = float(dlrs["last"]) - posted.first_sent
+    last = float(dlrs["last"]) if opts.receipts else _nth_submit_at(sim, samples, n)
+    outcome.e2e_seconds = last - posted.first_sent
     outcome.e2e_per_s = n / outcome.e2e_seconds
     outcome.smsc_submit_per_s = _submit_rate(samples, n)
     outcome.cpu = cpu_used(before, after)
@@ -1062,11 +1127,21 @@ def _run_kannel(opts: KannelOptions, run_no: int, outcome: Outcome, stack: ExitS
     if posted.rejected:
         outcome.notes.append(f"{posted.rejected:,} recipients refused by sendsms")
     print(
-        f"  accepted {posted.accepted:,} at {outcome.accepted_per_s:,.0f}/s; every DLR back "
-        f"{outcome.e2e_seconds:.1f} s after the first request: {outcome.e2e_per_s:,.0f}/s "
+        f"  accepted {posted.accepted:,} at {outcome.accepted_per_s:,.0f}/s; "
+        + ("every DLR back " if opts.receipts else "every submit_sm at the SMSC ")
+        + f"{outcome.e2e_seconds:.1f} s after the first request: {outcome.e2e_per_s:,.0f}/s "
         f"end to end; SMSC saw {outcome.smsc_submit_per_s or 0:,.0f} submit_sm/s",
         flush=True,
     )
+
+
+def _nth_submit_at(sim: Simulator | NetSmppSmsc, samples: list[Sample], n: int) -> float:
+    """When the SMSC saw its N-th submit_sm: the Net::SMPP SMSC says (its stats line
+    at every 1,000th); for ours, the first sample that saw it, less half a period."""
+    if isinstance(sim, NetSmppSmsc) and (at := sim.submits_seen_at(n)) is not None:
+        return at
+    first = next(s for s in samples if s.submits >= n)
+    return first.at - 0.05
 
 
 def _kannel_slow(
@@ -1090,22 +1165,21 @@ def _kannel_slow(
 
 
 async def _post_kannel(
-    config: kannel.KannelConfig, opts: KannelOptions, dlr_url: str, posted: Posted
+    config: kannel.KannelConfig, opts: KannelOptions, dlr_url: str | None, posted: Posted
 ) -> None:
     starts = iter(range(0, opts.messages, opts.batch))
 
     async def loop(client: httpx.AsyncClient) -> None:
         for start in starts:
             count = min(opts.batch, opts.messages - start)
-            url = config.sendsms_url(
-                {
-                    "from": FROM_NUMBER.removeprefix("+"),
-                    "to": " ".join(destination(i)[1:] for i in range(start, start + count)),
-                    "text": TEXT,
-                    "dlr-mask": 3,
-                    "dlr-url": dlr_url,
-                }
-            )
+            params: dict[str, str | int] = {
+                "from": FROM_NUMBER.removeprefix("+"),
+                "to": " ".join(destination(i)[1:] for i in range(start, start + count)),
+                "text": TEXT,
+            }
+            if dlr_url is not None:
+                params |= {"dlr-mask": 3, "dlr-url": dlr_url}
+            url = config.sendsms_url(params)
             posted.first_sent = posted.first_sent or time.time()
             response = await client.get(url)
             posted.requests += 1
@@ -1392,7 +1466,33 @@ def parse_args() -> argparse.Namespace:
         default=100,
         help="the simulator's window of unacknowledged deliver_sm (its default: 100)",
     )
-    parser.add_argument("--kannel-posters", type=int, default=4)
+    parser.add_argument(
+        "--kannel-posters", type=int, default=16, help="concurrent sendsms requests"
+    )
+    parser.add_argument(
+        "--smsc",
+        choices=["simulator", "netsmpp"],
+        action="append",
+        help="the SMSC of every setup, repeatable: ours (default) or the Net::SMPP one "
+        "(tests/integration/interop/netsmpp_smsc.pl; no latency phase)",
+    )
+    parser.add_argument(
+        "--kannel-quickack",
+        action="store_true",
+        help="diagnostic: each Kannel run also with our simulator ACKing at once",
+    )
+    parser.add_argument(
+        "--receipt-delay",
+        type=float,
+        default=RECEIPT_DELAY,
+        help=f"seconds from a submit_sm_resp to its receipt, either SMSC (default {RECEIPT_DELAY})",
+    )
+    parser.add_argument(
+        "--receipts",
+        choices=["yes", "no"],
+        action="append",
+        help="ask for receipts and wait for every one (default), or not; repeatable",
+    )
     parser.add_argument(
         "--kannel-timeout",
         type=float,
@@ -1446,7 +1546,7 @@ def main() -> int:
     with_kannel = args.all or args.kannel
     print(
         f"JookSMS delivery benchmark: {messages:,} messages per run, {repeat} run(s) per setup; "
-        f"SMSC simulator with receipts after {RECEIPT_DELAY} s, our SMPP window {WINDOW}, "
+        f"SMSC with receipts after {args.receipt_delay} s, our SMPP window {WINDOW}, "
         f"its deliver_sm window {args.deliver_window}. "
         f"{os.cpu_count()} cores, load average " + ", ".join(f"{x:.2f}" for x in os.getloadavg()),
         flush=True,
@@ -1454,7 +1554,8 @@ def main() -> int:
     outcomes: list[Outcome] = []
     jobs: list[Callable[[int], Outcome]] = []
     profiled: list[Options] = []
-    for backend, workers in setups:
+    smscs, receipts_modes = args.smsc or ["simulator"], args.receipts or ["yes"]
+    for (backend, workers), smsc, receipts in itertools.product(setups, smscs, receipts_modes):
         opts = Options(
             backend=backend,
             workers=workers,
@@ -1469,13 +1570,23 @@ def main() -> int:
             postgres_url=args.postgres_url,
             quiet_wait=args.quiet_wait,
             deliver_window=args.deliver_window,
+            smsc=smsc,
+            receipts=receipts == "yes",
+            receipt_delay=args.receipt_delay,
         )
         # With --all, one profile: the one-worker PostgreSQL setup's.
         if args.profile and (not args.all or (backend, workers) == ("postgres", 1)):
             profiled.append(replace(opts, profile=True))
         jobs.append(lambda r, o=opts: run_ours(o, r))
     if with_kannel:
-        for window in args.kannel_window or [WINDOW, 256]:
+        for window, smsc, receipts, quickack in itertools.product(
+            args.kannel_window or [WINDOW, 256],
+            smscs,
+            receipts_modes,
+            [False, True] if args.kannel_quickack else [False],
+        ):
+            if quickack and (smsc != "simulator" or receipts != "yes"):
+                continue  # without receipts there are no deliver_sm to answer
             kopts = KannelOptions(
                 messages,
                 args.kannel_posters,
@@ -1484,6 +1595,10 @@ def main() -> int:
                 args.kannel_timeout,
                 args.deliver_window,
                 window,
+                smsc,
+                receipts == "yes",
+                args.receipt_delay,
+                quickack,
             )
             jobs.append(lambda r, k=kopts: run_kannel(k, r))
     # Every setup once, then again: a noisy minute on the shared machine then hits one

@@ -33,8 +33,28 @@ _SIMULATOR = (
     "import sys; from jooksms.cli import main; "
     "sys.argv = ['jooksms', 'smsc-sim', *sys.argv[1:]]; main()"
 )
+#: ``quickack=True``: the same, with every read of a session followed by TCP_QUICKACK,
+#: so the kernel ACKs what the ESME sent at once instead of up to 40 ms later. A
+#: diagnostic (the simulator has no such option): an ESME that keeps Nagle on, as
+#: Kannel does, holds its next small write until that ACK, and when the simulator
+#: has nothing to answer (deliver_sm_resp only) the ACK is a delayed one.
+_SIMULATOR_QUICKACK = (
+    "import sys, socket; import jooksms.smsc.session as S; handle = S.Session._handle_all\n"
+    "def quick(self, pdus):\n"
+    "    sock = self._writer.get_extra_info('socket')\n"
+    "    if sock is not None: sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_QUICKACK, 1)\n"
+    "    return handle(self, pdus)\n"
+    "S.Session._handle_all = quick\n" + _SIMULATOR
+)
 _SMPP = re.compile(r"SMPP listening on [\d.]+:(\d+)")
 _HTTP = re.compile(r"HTTP listening on [\d.]+:(\d+)")
+
+
+def smpp_url(port: int, **query: object) -> str:
+    """``smpp://jooksms:secret@127.0.0.1:PORT?k=v``: our default account at ``port``."""
+    params = "&".join(f"{k}={v}" for k, v in query.items())
+    url = f"smpp://{SYSTEM_ID}:{PASSWORD}@127.0.0.1:{port}"
+    return f"{url}?{params}" if params else url
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,9 +74,7 @@ class Simulator:
 
     def smpp_url(self, **query: object) -> str:
         """``smpp://jooksms:secret@127.0.0.1:PORT?k=v`` for our client and connectors."""
-        params = "&".join(f"{k}={v}" for k, v in query.items())
-        url = f"smpp://{SYSTEM_ID}:{PASSWORD}@127.0.0.1:{self.port}"
-        return f"{url}?{params}" if params else url
+        return smpp_url(self.port, **query)
 
     def stats(self) -> dict[str, Any]:
         self.check_alive()
@@ -90,7 +108,11 @@ class Simulator:
 
 @contextmanager
 def simulator(
-    log: Path, *options: str, pending_limit: int | None = None, timeout: float = 30.0
+    log: Path,
+    *options: str,
+    pending_limit: int | None = None,
+    quickack: bool = False,
+    timeout: float = 30.0,
 ) -> Iterator[Simulator]:
     """Start ``jooksms smsc-sim`` on free ports with ``options`` (its own command-line
     options, e.g. ``--receipts=never``); stop it on the way out.
@@ -104,7 +126,7 @@ def simulator(
     cmd = [
         sys.executable,
         "-c",
-        _SIMULATOR,
+        _SIMULATOR_QUICKACK if quickack else _SIMULATOR,
         "--port=0",
         "--http-port=0",
         "--log-level=INFO",
@@ -150,3 +172,100 @@ def tail(log: Path, lines: int = 30) -> str:
         return "\n".join(log.read_text(errors="replace").splitlines()[-lines:])
     except OSError:
         return "(no log)"
+
+
+# -- an SMSC we did not write --------------------------------------------------------------
+
+#: tests/integration/interop/netsmpp_smsc.pl: an SMSC on Perl's Net::SMPP (Debian's
+#: libnet-smpp-perl) that answers each submit_sm and sends its receipt at once.
+NETSMPP_SCRIPT = ROOT / "tests" / "integration" / "interop" / "netsmpp_smsc.pl"
+
+
+@dataclass(frozen=True, slots=True)
+class NetSmppSmsc:
+    """The Net::SMPP SMSC in --quiet mode: the same face as :class:`Simulator` for the
+    benchmark's loop (port, pid, ``stats()``), its counters read from the last stats
+    line of its log (one every ``stats_every`` submits and when the ESME leaves)."""
+
+    popen: subprocess.Popen[bytes]
+    port: int
+    log: Path
+
+    @property
+    def pid(self) -> int:
+        return self.popen.pid
+
+    def smpp_url(self, **query: object) -> str:
+        return smpp_url(self.port, **query)
+
+    def stats(self) -> dict[str, Any]:
+        """The last counters, and ``sessions_open`` (binds accepted less ESMEs gone)."""
+        self.check_alive()
+        last: dict[str, Any] = {"submits": 0, "receipts_sent": 0}
+        sessions = 0
+        for line in self.log.read_text(errors="replace").splitlines():
+            if '"stats"' in line:
+                last = json.loads(line)
+            elif '"bind_transceiver"' in line and '"accepted":true' in line:
+                sessions += 1
+            elif '"disconnected"' in line:
+                sessions = max(0, sessions - 1)
+        return {**last, "sessions_open": sessions}
+
+    def submits_seen_at(self, submits: int) -> float | None:
+        """When the SMSC had seen ``submits`` submit_sm (exact for a multiple of its
+        ``stats_every``: it notes its counters at each), or None if not yet."""
+        for line in self.log.read_text(errors="replace").splitlines():
+            if '"stats"' in line and (stats := json.loads(line))["submits"] >= submits:
+                return float(stats["at"])
+        return None
+
+    def check_alive(self) -> None:
+        if self.popen.poll() is not None:
+            raise RuntimeError(
+                f"the Net::SMPP SMSC (pid {self.pid}) exited with status "
+                f"{self.popen.returncode}; its log ends:\n{tail(self.log)}"
+            )
+
+
+@contextmanager
+def netsmpp_smsc(
+    log: Path,
+    *,
+    receipts: bool = True,
+    receipt_delay: float = 0.0,
+    stats_every: int = 1000,
+    timeout: float = 30.0,
+) -> Iterator[NetSmppSmsc]:
+    """Start the Net::SMPP SMSC on a free port, for our default account; stop it on the
+    way out. ``receipts``: send the receipts asked for (``receipt_delay`` seconds after
+    the submit_sm_resp), or none."""
+    log.parent.mkdir(parents=True, exist_ok=True)
+    log.write_bytes(b"")
+    cmd = [
+        "perl",
+        str(NETSMPP_SCRIPT),
+        "--port=0",
+        f"--log={log}",
+        f"--system-id={SYSTEM_ID}",
+        f"--password={PASSWORD}",
+        "--quiet",
+        f"--stats-every={stats_every}",
+        f"--receipt-delay={receipt_delay}",
+        *([] if receipts else ["--no-receipts"]),
+    ]
+    with log.with_suffix(".err").open("wb") as err:
+        popen = subprocess.Popen(cmd, stdout=err, stderr=subprocess.STDOUT, cwd=ROOT)
+    try:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if match := re.search(r'"port":(\d+)', log.read_text(errors="replace")):
+                break
+            if popen.poll() is not None:
+                raise RuntimeError(f"the Net::SMPP SMSC exited at start:\n{tail(log)}")
+            time.sleep(0.05)
+        else:
+            raise RuntimeError(f"the Net::SMPP SMSC did not listen within {timeout:.0f} s")
+        yield NetSmppSmsc(popen, int(match[1]), log)
+    finally:
+        stop(popen)

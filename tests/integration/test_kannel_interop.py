@@ -274,3 +274,25 @@ def _text(path: Path, *, tail: int | None = 4000) -> str:
         return ""
     text = path.read_text(errors="replace")
     return text if tail is None else text[-tail:]
+
+
+def test_standard_error_logs_at_the_configured_level(
+    tmp_path: Path, simulator: Simulator, dlr_server: DlrServer
+) -> None:
+    """Kannel's -v (standard error) defaults to debug whatever log-level says: a dump
+    of every PDU and request, half of the boxes' CPU in the delivery bench. The
+    harness passes the configured level, so at warning level a message leaves no
+    debug line on either box's standard error."""
+    config = kannel.config_for(
+        tmp_path,
+        smsc_port=simulator.smpp_port,
+        system_id=SYSTEM_ID,
+        password=PASSWORD,
+        settings=kannel.Settings(log_level=2, access_logs=False),
+    )
+    with kannel.running(config):
+        _sendsms(config, dlr_server, tag="quiet", to="+50761230009", text="hi", coding=0)
+        _wait(lambda: bool(dlr_server.of("quiet")), 15, lambda: kannel.output(config))
+    for box in kannel.BOXES:
+        out = (tmp_path / f"{box}.out").read_text(errors="replace")
+        assert "DEBUG:" not in out, out[-2000:]

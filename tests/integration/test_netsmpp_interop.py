@@ -20,7 +20,9 @@ import pytest
 from jooksms.db.engine import Database
 from jooksms.delivery.routing import Route, RoutingTable
 from jooksms.delivery.worker import Worker, WorkerConfig
+from jooksms.transports.base import IncomingSms, OutgoingSms
 from jooksms.transports.smpp.client import SessionState, SmppClient, SmppConfig
+from jooksms.transports.smpp.receipt import Receipt
 from tests.conftest import Tenant, fresh_number
 from tests.delivery.test_queue import _only_these_due
 from tests.integration.live import stop_processes
@@ -255,3 +257,51 @@ async def _until(
             return
         await asyncio.sleep(0.05)
     raise AssertionError(f"condition not reached in {timeout} s; the SMSC saw:\n{smsc.output()}")
+
+
+async def test_quiet_mode_delays_receipts_and_counts_instead_of_logging(tmp_path: Path) -> None:
+    """The benchmark's mode (bench/delivery.py --smsc netsmpp): receipts come
+    --receipt-delay after their answers, the log holds counters and no PDU, and the
+    SMSC still takes an ESME that comes after Net::SMPP's 5 s accept timeout."""
+    log, stderr = tmp_path / "smsc.jsonl", tmp_path / "smsc.err"
+    log.touch()
+    with stderr.open("wb") as err:
+        proc = subprocess.Popen(
+            ["perl", str(SCRIPT), "--port=0", f"--log={log}", "--quiet", "--receipt-delay=0.5"],
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=err,
+        )
+    try:
+        port = await _listening_port(proc, log, stderr)
+        await asyncio.sleep(5.5)  # past the accept timeout, with nobody connected
+        receipts: asyncio.Queue[tuple[float, Receipt]] = asyncio.Queue()
+        loop = asyncio.get_running_loop()
+
+        async def on_receipt(receipt: Receipt) -> None:
+            receipts.put_nowait((loop.time(), receipt))
+
+        async def on_incoming(sms: IncomingSms) -> None:
+            raise AssertionError(f"no incoming SMS expected: {sms}")
+
+        client = SmppClient(
+            SmppConfig.from_url(f"smpp://jooksms:secret@127.0.0.1:{port}"),
+            on_receipt=on_receipt,
+            on_incoming=on_incoming,
+        )
+        await client.start()
+        try:
+            result = await client.submit(OutgoingSms(1, "+50760000001", "+50760000002", "hi"))
+            answered = loop.time()
+            received, receipt = await asyncio.wait_for(receipts.get(), 10)
+        finally:
+            await client.stop(5)
+        await asyncio.sleep(0.5)  # its stats line of the ESME leaving
+    finally:
+        stop_processes(proc)
+    assert result.ok and receipt.message_id == result.carrier_ids[0]
+    assert received - answered >= 0.45
+    records = [json.loads(line) for line in log.read_text().splitlines()]
+    assert not [r for r in records if r.get("pdu") not in (None, "bind_transceiver")]
+    last = [r for r in records if r.get("event") == "stats"][-1]
+    assert (last["submits"], last["receipts_sent"], last["receipts_acked"]) == (1, 1, 1)

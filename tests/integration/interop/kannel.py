@@ -55,7 +55,9 @@ class Settings:
     admin_password: str = "admin-secret"
     sendsms_user: str = "tester"
     sendsms_password: str = "foobar"
-    #: 0 (debug: every PDU) .. 3 (warning).
+    #: 0 (debug: every PDU), 1 info, 2 warning, 3 error, for the log files and for the boxes'
+    #: standard error (``-v``), which otherwise logs at debug whatever the log files'
+    #: level: a dump of every PDU and HTTP request, 20 lines each.
     log_level: int = 0
     #: An access log per box: a line per message.
     access_logs: bool = True
@@ -229,14 +231,14 @@ class Boxes:
 def running(config: KannelConfig) -> Iterator[Boxes]:
     """bearerbox and smsbox on ``config``, once the SMPP link is bound and smsbox is
     connected; both are stopped on the way out, however the block ends."""
-    path = config.write()
+    config.write()
     boxes = Boxes(config)
     deadline = time.monotonic() + config.settings.start_timeout
     try:
-        boxes.procs["bearerbox"] = _start("bearerbox", path)
+        boxes.procs["bearerbox"] = _start("bearerbox", config)
         # smsbox gives up at once when bearerbox does not answer yet.
         _wait(boxes, deadline, lambda: listening(config.smsbox_port))
-        boxes.procs["smsbox"] = _start("smsbox", path)
+        boxes.procs["smsbox"] = _start("smsbox", config)
         # Not a probe of sendsms: a request that comes before smsbox has read its
         # sendsms-users crashes it (urltrans_find_username on a NULL table).
         _wait(boxes, deadline, lambda: _online(config))
@@ -273,11 +275,11 @@ def _quoted(path: Path) -> str:
     return f'"{path}"'
 
 
-def _start(box: str, config_path: Path) -> subprocess.Popen[bytes]:
-    with (config_path.parent / f"{box}.out").open("wb") as out:
+def _start(box: str, config: KannelConfig) -> subprocess.Popen[bytes]:
+    with (config.directory / f"{box}.out").open("wb") as out:
         return subprocess.Popen(
-            [box, str(config_path)],
-            cwd=config_path.parent,
+            [box, "-v", str(config.settings.log_level), str(config.path)],
+            cwd=config.directory,
             stdin=subprocess.DEVNULL,
             stdout=out,
             stderr=subprocess.STDOUT,

@@ -12,21 +12,35 @@
 # Everything it sees is written to --log as JSON lines, one object per PDU, for the
 # test to assert on: the first line is {"event":"listening","port":N}.
 #
+# With --quiet (the delivery benchmark's reference SMSC, bench/delivery.py) it logs
+# no PDU but the bind, only a {"event":"stats",...} line of its counters every
+# --stats-every submits, every 0.25 s while they move, and when the ESME leaves: a JSON line per PDU would be most
+# of its work. --no-receipts sends none, whatever the ESME asks for;
+# --receipt-delay S sends each receipt S seconds after its submit_sm_resp (default 0:
+# at once, right after it), as a carrier's come later, apart from the answers.
+#
 # Usage: netsmpp_smsc.pl --port 0 --log FILE --system-id ID --password PW
 #          --incoming-from +507... --incoming-to +507... --incoming-text TEXT
+#          [--quiet [--stats-every N]] [--no-receipts] [--receipt-delay S]
 use strict;
 use warnings;
 
 use Encode qw(decode encode);
 use Getopt::Long qw(GetOptions);
 use IO::Handle;
+use IO::Select;
 use JSON::PP;
+use List::Util qw(max);
 use Net::SMPP;
 use POSIX qw(strftime);
+use Socket qw(IPPROTO_TCP TCP_NODELAY);
+use Time::HiRes qw(time);
 
-my %opt = (port => 0, host => '127.0.0.1', 'system-id' => 'jooksms', password => 'secret');
+my %opt = (port => 0, host => '127.0.0.1', 'system-id' => 'jooksms', password => 'secret',
+           'stats-every' => 1000, 'receipt-delay' => 0);
 GetOptions(\%opt, 'host=s', 'port=i', 'log=s', 'system-id=s', 'password=s',
-           'incoming-from=s', 'incoming-to=s', 'incoming-text=s')
+           'incoming-from=s', 'incoming-to=s', 'incoming-text=s', 'quiet', 'stats-every=i', 'no-receipts',
+           'receipt-delay=f')
     or die "bad options\n";
 die "--log is required\n" unless $opt{log};
 
@@ -35,6 +49,21 @@ $log->autoflush(1);
 my $json = JSON::PP->new->canonical->utf8;
 
 sub note { print {$log} $json->encode({@_}), "\n" }
+
+# What one PDU tells the log: everything, or (--quiet) nothing.
+sub note_pdu { note(@_) unless $opt{quiet} }
+
+my %count = (submits => 0, receipts_sent => 0, receipts_acked => 0);
+my ($noted_at, $noted) = (0, '');
+sub counters { join ',', map { $count{$_} } sort keys %count }
+sub note_stats {
+    note(event => 'stats', at => time, %count);
+    ($noted_at, $noted) = (time, counters());
+}
+# At most every 0.25 s, when a counter moved: the last receipts get counted too.
+sub note_stats_now_and_then {
+    note_stats() if $opt{quiet} && time - $noted_at >= 0.25 && counters() ne $noted;
+}
 
 my $listener = Net::SMPP->new_listen($opt{host}, port => $opt{port}, smpp_version => 0x34)
     or die "cannot listen on $opt{host}:$opt{port}: $!\n";
@@ -45,10 +74,16 @@ $SIG{TERM} = sub { note(event => 'terminated'); exit 0 };
 my $next_id = 0;
 my $incoming_sent = 0;
 
-while (my $conn = $listener->accept) {
+# accept gives up after Net::SMPP's timeout (5 s) with nobody there: wait on.
+while (1) {
+    my $conn = $listener->accept or next;
+    # Net::SMPP writes each PDU on its own: with Nagle on, a receipt written right
+    # after a submit_sm_resp would wait for the ESME's (delayed) ACK of the first.
+    setsockopt($conn, IPPROTO_TCP, TCP_NODELAY, 1) or die "TCP_NODELAY: $!\n";
     note(event => 'connected');
     serve($conn);
     close $conn;
+    note_stats() if $opt{quiet};
     note(event => 'disconnected');
 }
 
@@ -56,7 +91,20 @@ sub serve {
     my ($conn) = @_;
     my $bound = 0;
     my %sent;    # our sequence number -> what we sent, until its response comes
-    while (my $pdu = $conn->read_pdu) {
+    my @due;     # [when, submit_sm, message id]: receipts to send, oldest first
+    my $select = IO::Select->new($conn);
+    while (1) {
+        while (@due && $due[0][0] <= time) {
+            my (undef, $submit, $id) = @{shift @due};
+            $sent{send_receipt($conn, $submit, $id)} = "receipt $id";
+            $count{receipts_sent}++;
+        }
+        note_stats_now_and_then();
+        # Read when a PDU comes, or wake for the next receipt due (or the stats).
+        my $wait = @due ? max(0, $due[0][0] - time) : undef;
+        $wait = 0.25 if $opt{quiet} && !(defined $wait && $wait < 0.25);
+        next unless $select->can_read($wait);
+        my $pdu = $conn->read_pdu or last;
         my $cmd = $pdu->explain_cmd;
         if ($cmd eq 'bind_transceiver') {
             my $ok = $pdu->{system_id} eq $opt{'system-id'}
@@ -76,12 +124,12 @@ sub serve {
                 next;
             }
             my $id = sprintf('%010d', ++$next_id);
-            note(submit_record($pdu, $id));
+            note_pdu(submit_record($pdu, $id)) unless $opt{quiet};
             $conn->submit_sm_resp(seq => $pdu->seq, message_id => $id);
-            if ($pdu->{registered_delivery} & 0x01) {
-                my $seq = send_receipt($conn, $pdu, $id);
-                $sent{$seq} = "receipt $id";
+            if ($pdu->{registered_delivery} & 0x01 && !$opt{'no-receipts'}) {
+                push @due, [time + $opt{'receipt-delay'}, $pdu, $id];
             }
+            note_stats() if $opt{quiet} && ++$count{submits} % $opt{'stats-every'} == 0;
             if (!$incoming_sent && defined $opt{'incoming-to'}) {
                 my $seq = send_incoming($conn);
                 $sent{$seq} = 'incoming';
@@ -90,20 +138,21 @@ sub serve {
         }
         elsif ($cmd eq 'deliver_sm_resp' || $cmd eq 'enquire_link_resp'
                || $cmd eq 'generic_nack') {
-            note(pdu => $cmd, status => $pdu->status,
-                 for => delete $sent{$pdu->seq} // 'nothing we sent');
+            my $for = delete $sent{$pdu->seq} // 'nothing we sent';
+            $count{receipts_acked}++ if $for =~ /^receipt/;
+            note_pdu(pdu => $cmd, status => $pdu->status, for => $for);
         }
         elsif ($cmd eq 'enquire_link') {
-            note(pdu => $cmd);
+            note_pdu(pdu => $cmd);
             $conn->enquire_link_resp(seq => $pdu->seq);
         }
         elsif ($cmd eq 'unbind') {
-            note(pdu => $cmd);
+            note_pdu(pdu => $cmd);
             $conn->unbind_resp(seq => $pdu->seq);
             return;
         }
         else {
-            note(pdu => $cmd, unexpected => JSON::PP::true);
+            note_pdu(pdu => $cmd, unexpected => JSON::PP::true);
             $conn->generic_nack(seq => $pdu->seq, status => 0x03)    # ESME_RINVCMDID
                 unless $pdu->{cmd} & 0x80000000;
         }
