@@ -1014,14 +1014,11 @@ class KannelOptions:
     #: Ask for delivery reports (dlr-mask 3) and wait for every one of them.
     receipts: bool = True
     receipt_delay: float = RECEIPT_DELAY
-    #: Our simulator ACKs every read at once (bench/smsc_process.py): a diagnostic.
-    quickack: bool = False
 
 
 def kannel_setup_name(opts: KannelOptions) -> str:
-    quickack = ", simulator with TCP_QUICKACK" if opts.quickack else ""
     name = f"Kannel 1.4.5 (bearerbox + smsbox), max-pending-submits {opts.window}"
-    return name + _smsc_label(opts.smsc, opts.receipts) + quickack
+    return name + _smsc_label(opts.smsc, opts.receipts)
 
 
 def _smsc_label(smsc: str, receipts: bool) -> str:
@@ -1054,7 +1051,6 @@ def _kannel_smsc(opts: KannelOptions, run_no: int, stack: ExitStack) -> Simulato
             f"--deliver-window={opts.deliver_window}",
             "--stats-interval=10",
             pending_limit=PENDING_LIMIT,
-            quickack=opts.quickack,
         )
     )
 
@@ -1477,11 +1473,6 @@ def parse_args() -> argparse.Namespace:
         "(tests/integration/interop/netsmpp_smsc.pl; no latency phase)",
     )
     parser.add_argument(
-        "--kannel-quickack",
-        action="store_true",
-        help="diagnostic: each Kannel run also with our simulator ACKing at once",
-    )
-    parser.add_argument(
         "--receipt-delay",
         type=float,
         default=RECEIPT_DELAY,
@@ -1579,14 +1570,9 @@ def main() -> int:
             profiled.append(replace(opts, profile=True))
         jobs.append(lambda r, o=opts: run_ours(o, r))
     if with_kannel:
-        for window, smsc, receipts, quickack in itertools.product(
-            args.kannel_window or [WINDOW, 256],
-            smscs,
-            receipts_modes,
-            [False, True] if args.kannel_quickack else [False],
+        for window, smsc, receipts in itertools.product(
+            args.kannel_window or [WINDOW, 256], smscs, receipts_modes
         ):
-            if quickack and (smsc != "simulator" or receipts != "yes"):
-                continue  # without receipts there are no deliver_sm to answer
             kopts = KannelOptions(
                 messages,
                 args.kannel_posters,
@@ -1598,7 +1584,6 @@ def main() -> int:
                 smsc,
                 receipts == "yes",
                 args.receipt_delay,
-                quickack,
             )
             jobs.append(lambda r, k=kopts: run_kannel(k, r))
     # Every setup once, then again: a noisy minute on the shared machine then hits one

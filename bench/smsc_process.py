@@ -33,19 +33,6 @@ _SIMULATOR = (
     "import sys; from jooksms.cli import main; "
     "sys.argv = ['jooksms', 'smsc-sim', *sys.argv[1:]]; main()"
 )
-#: ``quickack=True``: the same, with every read of a session followed by TCP_QUICKACK,
-#: so the kernel ACKs what the ESME sent at once instead of up to 40 ms later. A
-#: diagnostic (the simulator has no such option): an ESME that keeps Nagle on, as
-#: Kannel does, holds its next small write until that ACK, and when the simulator
-#: has nothing to answer (deliver_sm_resp only) the ACK is a delayed one.
-_SIMULATOR_QUICKACK = (
-    "import sys, socket; import jooksms.smsc.session as S; handle = S.Session._handle_all\n"
-    "def quick(self, pdus):\n"
-    "    sock = self._writer.get_extra_info('socket')\n"
-    "    if sock is not None: sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_QUICKACK, 1)\n"
-    "    return handle(self, pdus)\n"
-    "S.Session._handle_all = quick\n" + _SIMULATOR
-)
 _SMPP = re.compile(r"SMPP listening on [\d.]+:(\d+)")
 _HTTP = re.compile(r"HTTP listening on [\d.]+:(\d+)")
 
@@ -111,7 +98,6 @@ def simulator(
     log: Path,
     *options: str,
     pending_limit: int | None = None,
-    quickack: bool = False,
     timeout: float = 30.0,
 ) -> Iterator[Simulator]:
     """Start ``jooksms smsc-sim`` on free ports with ``options`` (its own command-line
@@ -126,7 +112,7 @@ def simulator(
     cmd = [
         sys.executable,
         "-c",
-        _SIMULATOR_QUICKACK if quickack else _SIMULATOR,
+        _SIMULATOR,
         "--port=0",
         "--http-port=0",
         "--log-level=INFO",

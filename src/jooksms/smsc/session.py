@@ -14,9 +14,11 @@ handed back by ``take_unacked`` to be sent on another session.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import enum
 import itertools
 import logging
+import socket
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Final, Protocol
@@ -54,6 +56,7 @@ __all__ = ["BindState", "BuildDeliverSm", "Delivery", "Session", "SessionHandler
 log = logging.getLogger("jooksms.smsc")
 
 _READ_SIZE: Final = 256 * 1024
+_QUICKACK: Final[int] = getattr(socket, "TCP_QUICKACK", 0)  # 0: not Linux, not there
 #: Stop reading from a client that does not read our answers, rather than buffer them.
 _WRITE_HIGH_WATER: Final = 4 * 1024 * 1024
 _MAX_SEQUENCE: Final = 0x7FFFFFFF
@@ -165,10 +168,20 @@ class Session:
     # --- the read loop -----------------------------------------------------------------
 
     async def run(self) -> None:
-        """Read and answer until the peer leaves or the session is closed."""
+        """Read and answer until the peer leaves or the session is closed.
+
+        Every read is ACKed at once (``TCP_QUICKACK``, which Linux clears after each
+        ACK, so it is set again after every read). A delayed ACK (up to 40 ms) stalls
+        an ESME that keeps Nagle's algorithm on, as Kannel does: it holds its next small
+        write until the last one is ACKed, and when that write was only deliver_sm_resp
+        we have nothing to answer that would carry the ACK sooner. Carriers' SMSCs do
+        not stall such clients, so neither may the simulator."""
         framer = Framer()
+        sock = self._writer.get_extra_info("socket") if _QUICKACK else None
         try:
             while not self._closing and (data := await self._reader.read(_READ_SIZE)):
+                if sock is not None:
+                    _ack_at_once(sock)
                 self._handle_all(framer.feed(data))
                 await self._drain_if_backed_up()
         except PduError as err:
@@ -324,6 +337,11 @@ def _bind_resp(
     return response(
         sequence_number=pdu.sequence_number, system_id=smsc_id, tlvs=_SC_INTERFACE_VERSION
     )
+
+
+def _ack_at_once(sock: socket.socket) -> None:
+    with contextlib.suppress(OSError):  # the peer has gone: the read loop finds out next
+        sock.setsockopt(socket.IPPROTO_TCP, _QUICKACK, 1)
 
 
 def _peer(writer: asyncio.StreamWriter) -> str:
