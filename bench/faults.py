@@ -190,6 +190,7 @@ def _delivering(backend: str, db_url: str, workdir: Path) -> Iterator[None]:
         **{k: v for k, v in os.environ.items() if not k.startswith("JOOKSMS_")},
         "JOOKSMS_DATABASE_URL": db_url,
         "JOOKSMS_LOG_LEVEL": "WARNING",
+        "JOOKSMS_SECRET_KEY": os.environ["JOOKSMS_SECRET_KEY"],  # set by servers
     }
     log = workdir / f"{command[0]}.log"
     with log.open("ab") as out:

@@ -18,6 +18,7 @@ from typing import Any
 
 import asyncpg
 import httpx
+from cryptography.fernet import Fernet
 
 BENCH = Path(__file__).resolve().parent
 ROOT = BENCH.parent
@@ -30,6 +31,11 @@ POSTGRES_URL = os.environ.get(
 # arguments), but with a command line that a name-based cleanup elsewhere on a shared
 # machine (``pkill -f "jooksms serve"``) does not match and kill mid-run.
 _SERVE = "import sys; from jooksms.cli import main; sys.argv = ['jooksms', 'serve']; main()"
+
+
+# One key seals and opens carrier credentials for every process a bench starts,
+# whatever its working directory (without the variable, the key file is per folder).
+os.environ.setdefault("JOOKSMS_SECRET_KEY", Fernet.generate_key().decode())
 
 
 def free_port() -> int:
