@@ -342,6 +342,30 @@ async def test_without_a_setting_a_message_is_resent_once(db: Database) -> None:
     assert (await _status(db, ids))[ids[0]] == "failed"
 
 
+async def test_a_message_lost_with_its_connection_is_resent_past_the_limit(
+    db: Database,
+) -> None:
+    """A line that drops again and again must not fail what the SMSC discarded with
+    each session: those resends follow the retry schedule, not the limit."""
+    _, ids = await _account_with_messages(db, 1)
+    await _only_these_due(db, ids)
+    clock = [datetime.now(UTC)]
+    lost = SubmitFailure("transient", "connection lost", maybe_delivered=True, connection_lost=True)
+    answers = iter([lost, lost, lost])
+
+    def line_drops_three_times(message: OutgoingSms) -> SubmitResult:
+        failure = next(answers, None)
+        return ok(message) if failure is None else SubmitResult(message.id, (), failure)
+
+    transport = ScriptedTransport(line_drops_three_times)
+    worker = Worker(db, {"sim": transport}, RoutingTable([Route("sim")]), **_fast_retries(clock))
+    for _ in range(6):
+        await worker.run_once()
+        clock[0] += timedelta(seconds=30)
+    assert len(transport.sent) == 4  # three lost with the line, then accepted
+    assert (await _status(db, ids))[ids[0]] == "sent"
+
+
 async def test_a_late_answer_sends_the_message_and_drops_its_retry(db: Database) -> None:
     """The carrier took the message and said so after the worker gave up waiting:
     the message is sent with that id (its receipt, kept, is applied) and the retry

@@ -17,8 +17,10 @@ never submitted and is simply sent later.
 
 Duplicates on slow carriers: a submit that got no answer in time may have been
 delivered, so it is sent again at most ``maybe_delivered_retries`` times (the
-connector's setting), and then failed. When the answer does come, late, the message
-is recorded sent with the carrier's id and its retry, if still queued, is dropped.
+connector's setting), and then failed. One whose connection ended before the answer
+is resent on the retry schedule alone (see ``SubmitFailure.connection_lost``). When
+the answer does come, late, the message is recorded sent with the carrier's id and
+its retry, if still queued, is dropped.
 """
 
 from __future__ import annotations
@@ -446,7 +448,7 @@ class Worker:
         not_tried = failure.kind == "throttled" or not failure.maybe_delivered
         tries = message.attempts - 1 if not_tried else message.attempts
         limit = self._maybe_delivered_retries(connector)
-        if not not_tried and tries > limit:
+        if not not_tried and not failure.connection_lost and tries > limit:
             why = (
                 f"not sent again, it may have been delivered ({tries} tries without an"
                 f" answer, maybe_delivered_retries={limit}): {failure.description}"

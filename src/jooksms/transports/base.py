@@ -44,6 +44,13 @@ class SubmitFailure:
     #: The carrier's own error code as it writes it (Twilio's "21211"), when it is not
     #: an SMPP command_status.
     carrier_code: str | None = None
+    #: True when what may have reached the carrier was outstanding when the connection
+    #: ended. Such a resend is bounded by the retry schedule, not by
+    #: ``maybe_delivered_retries``: a line that keeps dropping must not fail messages
+    #: the SMSC most likely discarded with the session (Kannel resends them too). A
+    #: carrier that held a request past the timeout on a live connection probably has
+    #: it, so that resend is counted.
+    connection_lost: bool = False
 
     @property
     def error_code(self) -> str | None:

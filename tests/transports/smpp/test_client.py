@@ -531,6 +531,7 @@ async def test_no_response_is_transient_and_a_late_one_is_ignored(
     client = await make_client(response_timeout=0.1)
     problem = failure(await client.submit(sms()))
     assert problem.kind == "transient" and problem.maybe_delivered
+    assert not problem.connection_lost  # a live line: the SMSC probably has it
     assert "no response" in problem.description
     peer, pdu = held[0]
     peer.answer(pdu)
@@ -624,6 +625,7 @@ async def test_dropped_connection_fails_the_window_and_rebinds(
     for result in await asyncio.gather(*tasks):
         problem = failure(result)
         assert problem.kind == "transient" and problem.maybe_delivered
+        assert problem.connection_lost
         assert "connection lost" in problem.description
     smsc.on_submit = answer_now
     await smsc.wait_for(lambda: len(smsc.binds) == 2 and client.state is SessionState.BOUND)

@@ -337,12 +337,18 @@ class _NoAnswer(Exception):
     ends first)."""
 
     def __init__(
-        self, description: str, *, sent: bool, late: asyncio.Future[Pdu] | None = None
+        self,
+        description: str,
+        *,
+        sent: bool,
+        late: asyncio.Future[Pdu] | None = None,
+        connection_lost: bool = False,
     ) -> None:
         super().__init__(description)
         self.description = description
         self.sent = sent
         self.late = late
+        self.connection_lost = connection_lost
 
 
 class _BindRefused(Exception):
@@ -598,7 +604,9 @@ class _Connection:
             self._expiry = None
         self._writer.close()
         failure = _NoAnswer(
-            f"connection lost ({reason}); may or may not have been delivered", sent=True
+            f"connection lost ({reason}); may or may not have been delivered",
+            sent=True,
+            connection_lost=True,
         )
         for future in self._pending.values():
             if not future.done():
@@ -1131,7 +1139,11 @@ class SmppClient:
             response = await connection.call(pdu, self.config.response_timeout)
         except _NoAnswer as err:
             return _Unanswered(
-                "transient", err.description, maybe_delivered=err.sent, late=err.late
+                "transient",
+                err.description,
+                maybe_delivered=err.sent,
+                connection_lost=err.connection_lost,
+                late=err.late,
             )
         finally:
             self._window.release()
@@ -1315,8 +1327,13 @@ def _result(message_id: int, outcomes: list[_PartOutcome]) -> SubmitResult:
     if len(outcomes) > 1:
         description = f"part {seq} of {len(outcomes)}: {description}"
     maybe = bool(carrier_ids) or any(f.maybe_delivered for _, f in failures)
+    # A resend repeats accepted parts for certain, so only a message none of whose
+    # parts got further than a lost connection is resent without counting.
+    lost = not carrier_ids and all(f.connection_lost for _, f in failures if f.maybe_delivered)
     # A plain SubmitFailure: what waits for a late answer stays in here.
-    failure = SubmitFailure(worst.kind, description, worst.status, maybe, worst.carrier_code)
+    failure = SubmitFailure(
+        worst.kind, description, worst.status, maybe, worst.carrier_code, maybe and lost
+    )
     return SubmitResult(message_id, carrier_ids, failure)
 
 
