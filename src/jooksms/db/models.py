@@ -197,6 +197,43 @@ class Message(Base):
     canceled_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
 
+class Event(Base):
+    """The event log: what happened to messages (and, later, campaigns and monitors),
+    in the order consumers are to see it.
+
+    Message events are written by triggers on ``messages`` (migration 0008), in the
+    statement that changes the row: there is never an event without its change or a
+    change without its event, whichever code path (or operator's SQL) made it. The
+    message's other fields are read from its row when the event is read; only what
+    changes over a message's life is kept here. On PostgreSQL each event also records
+    the id of the transaction that wrote it (``txid``, not modelled here), which is
+    the reading order: see ``events.log``."""
+
+    __tablename__ = "events"
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    # No foreign keys: the hot path writes three events per message (see MessagePart).
+    account_id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer(), "sqlite"))
+    type: Mapped[str] = mapped_column(String(40))
+    message_id: Mapped[int | None] = mapped_column(BigInteger().with_variant(Integer(), "sqlite"))
+    error_code: Mapped[str | None] = mapped_column(String(32))
+    #: JSON, for the events that are not about a message.
+    data: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class EventCursor(Base):
+    """How far a durable consumer of the event log (the webhook dispatcher) has read.
+    ``txid`` is 0 on SQLite."""
+
+    __tablename__ = "event_cursors"
+
+    name: Mapped[str] = mapped_column(String(64), primary_key=True)
+    txid: Mapped[int] = mapped_column(BigInteger)
+    event_id: Mapped[int] = mapped_column(BigInteger)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
 class MessagePart(Base):
     """One submitted segment and the id the carrier gave it: a delivery receipt names
     that id, and this is how it finds its message."""

@@ -102,7 +102,80 @@ SQLITE_PARTS_DELETED_UP = [
 ]
 SQLITE_PARTS_DELETED_DOWN = ["DROP TRIGGER IF EXISTS messages_parts_ad"]
 
+# The event log's writers (see models.Event). The type of a message event is
+# "message." + the status the message reaches: queued, scheduled or received when it
+# is stored, then sent, delivered, failed or canceled. A retry (sending -> queued)
+# and a claim (-> sending) are the engine's business and write none.
+EVENT_STATUSES = ("sent", "delivered", "failed", "canceled")
+_EVENT_LIST = ", ".join(f"'{s}'" for s in EVENT_STATUSES)
+EVENTS_CHANNEL = "jooksms_events"
+
+SQLITE_EVENTS_UP = [
+    "CREATE TRIGGER messages_events_ai AFTER INSERT ON messages BEGIN "
+    "INSERT INTO events (account_id, type, message_id, error_code, created_at) "
+    "VALUES (new.account_id, 'message.' || new.status, new.id, NULL, new.created_at); END",
+    "CREATE TRIGGER messages_events_au AFTER UPDATE OF status ON messages "
+    f"WHEN new.status <> old.status AND new.status IN ({_EVENT_LIST}) BEGIN "
+    "INSERT INTO events (account_id, type, message_id, error_code, created_at) "
+    "VALUES (new.account_id, 'message.' || new.status, new.id, "
+    "CASE WHEN new.status = 'failed' THEN new.error_code END, new.updated_at); END",
+]
+SQLITE_EVENTS_DOWN = [
+    "DROP TRIGGER IF EXISTS messages_events_au",
+    "DROP TRIGGER IF EXISTS messages_events_ai",
+]
+# Statement triggers with transition tables: one INSERT ... SELECT per statement, so
+# a batch of a thousand status changes writes its thousand events in one pass. The
+# NOTIFY wakes the readers in other processes once the transaction commits (and
+# only then); PostgreSQL folds repeated notices of one transaction into one.
+POSTGRES_EVENTS_UP = [
+    # xid8 as a bigint (it is 64 bits, epoch included): plain comparisons, and a
+    # type that every client library reads.
+    "ALTER TABLE events ADD COLUMN txid bigint NOT NULL "
+    "DEFAULT (pg_current_xact_id()::text::bigint)",
+    "CREATE INDEX ix_events_txid_id ON events (txid, id)",
+    f"""CREATE FUNCTION jooksms_events_inserted() RETURNS trigger LANGUAGE plpgsql AS $$
+    BEGIN
+        INSERT INTO events (account_id, type, message_id, error_code, created_at)
+        SELECT account_id, 'message.' || status, id, NULL, created_at
+        FROM new_messages ORDER BY id;
+        IF FOUND THEN
+            PERFORM pg_notify('{EVENTS_CHANNEL}', '');
+        END IF;
+        RETURN NULL;
+    END $$""",
+    f"""CREATE FUNCTION jooksms_events_updated() RETURNS trigger LANGUAGE plpgsql AS $$
+    BEGIN
+        INSERT INTO events (account_id, type, message_id, error_code, created_at)
+        SELECT n.account_id, 'message.' || n.status, n.id,
+            CASE WHEN n.status = 'failed' THEN n.error_code END, n.updated_at
+        FROM new_messages n JOIN old_messages o ON o.id = n.id
+        WHERE n.status <> o.status AND n.status IN ({_EVENT_LIST})
+        ORDER BY n.id;
+        IF FOUND THEN
+            PERFORM pg_notify('{EVENTS_CHANNEL}', '');
+        END IF;
+        RETURN NULL;
+    END $$""",
+    "CREATE TRIGGER messages_events_ai AFTER INSERT ON messages "
+    "REFERENCING NEW TABLE AS new_messages FOR EACH STATEMENT "
+    "EXECUTE FUNCTION jooksms_events_inserted()",
+    "CREATE TRIGGER messages_events_au AFTER UPDATE ON messages "
+    "REFERENCING OLD TABLE AS old_messages NEW TABLE AS new_messages FOR EACH STATEMENT "
+    "EXECUTE FUNCTION jooksms_events_updated()",
+]
+POSTGRES_EVENTS_DOWN = [
+    "DROP TRIGGER IF EXISTS messages_events_au ON messages",
+    "DROP TRIGGER IF EXISTS messages_events_ai ON messages",
+    "DROP FUNCTION IF EXISTS jooksms_events_updated()",
+    "DROP FUNCTION IF EXISTS jooksms_events_inserted()",
+    "DROP INDEX IF EXISTS ix_events_txid_id",
+    "ALTER TABLE events DROP COLUMN IF EXISTS txid",
+]
+
 _NOT_MODELLED = {
+    "txid",
+    "ix_events_txid_id",
     "messages_fts",
     "content_tsv",
     "ix_messages_content_tsv",

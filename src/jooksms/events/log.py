@@ -1,0 +1,201 @@
+"""Reading the event log in order, from a position, and pruning it.
+
+Events are written by triggers on ``messages`` (``db.schema_extras``), in the same
+statement as the change: nothing here writes message events.
+
+The reading order is the order in which events became visible. On SQLite there is
+one writer, so ids are committed in order and a position is an event id. On
+PostgreSQL ids come from a sequence and are committed in any order: a reader at id
+100 could see 102 commit while 101 is still in its transaction, and skipping ahead
+would lose 101. So each event keeps the id of the transaction that wrote it
+(``txid``), events are read in ``(txid, id)`` order, and only those of transactions
+older than every transaction still running (``pg_snapshot_xmin``): all of them have
+ended, so nothing can appear behind the position later. The price is that a write
+transaction left open holds the readers back; ours last milliseconds.
+
+Clients name positions by event id (``after=``, ``Last-Event-ID``); ``position_of``
+turns one into a ``Position``.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Collection
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, cast
+
+from sqlalchemy import Table, delete, func, select, text
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.orm import Session
+
+from jooksms.db.models import Event as EventRow
+from jooksms.db.models import EventCursor, Message
+from jooksms.events.types import Event, MessageData
+
+EVENTS = cast(Table, EventRow.__table__)
+CURSORS = cast(Table, EventCursor.__table__)
+MESSAGES = cast(Table, Message.__table__)
+
+_PRUNE_BATCH = 10_000
+_LAST_ID = 2**62
+
+
+@dataclass(frozen=True, slots=True, order=True)
+class Position:
+    """Where a reader is: after event ``event_id`` of transaction ``txid`` (0 on
+    SQLite, where ids alone give the order)."""
+
+    txid: int
+    event_id: int
+
+
+START = Position(0, 0)
+
+
+def read(
+    session: Session,
+    *,
+    after: Position,
+    limit: int,
+    account_id: int | None = None,
+    types: Collection[str] | None = None,
+) -> tuple[list[Event], Position]:
+    """Up to ``limit`` events after ``after``, oldest first, and the position after
+    the last one read (``after`` itself when there is none). Filtering by account or
+    type still moves the position over what was passed by."""
+    postgres = _is_postgres(session)
+    txid = text("events.txid") if postgres else None
+    columns: list[Any] = [
+        EVENTS.c.id,
+        EVENTS.c.account_id,
+        EVENTS.c.type,
+        EVENTS.c.message_id,
+        EVENTS.c.error_code,
+        EVENTS.c.data,
+        EVENTS.c.created_at,
+        MESSAGES.c.external_id,
+        MESSAGES.c.number,
+        MESSAGES.c.from_number,
+        MESSAGES.c.direction,
+        MESSAGES.c.segments,
+    ]
+    if txid is not None:
+        columns.append(txid)
+    # The window is read first, then filtered: the position must move over events of
+    # other accounts and types too, or a quiet consumer would re-read them forever.
+    window = select(*columns).select_from(
+        EVENTS.outerjoin(MESSAGES, MESSAGES.c.id == EVENTS.c.message_id)
+    )
+    if postgres:
+        window = window.where(
+            text(
+                "(events.txid, events.id) > (:t, :i)"
+                " AND events.txid < pg_snapshot_xmin(pg_current_snapshot())::text::bigint"
+            ).bindparams(t=after.txid, i=after.event_id)
+        ).order_by(text("events.txid"), EVENTS.c.id)
+    else:
+        window = window.where(EVENTS.c.id > after.event_id).order_by(EVENTS.c.id)
+    rows = session.execute(window.limit(limit)).all()
+    if not rows:
+        return [], after
+    last = rows[-1]
+    position = Position(int(last[-1]) if postgres else 0, int(last.id))
+    wanted = None if types is None else frozenset(types)
+    events = [
+        _event(row)
+        for row in rows
+        if (account_id is None or row.account_id == account_id)
+        and (wanted is None or row.type in wanted)
+    ]
+    return events, position
+
+
+def position_of(session: Session, event_id: int) -> Position:
+    """The position just after event ``event_id``, for a client that names it. An
+    event pruned since takes the transaction of the nearest older one still kept."""
+    if event_id <= 0:
+        return START
+    if not _is_postgres(session):
+        return Position(0, event_id)
+    txid = session.execute(
+        text("SELECT txid FROM events WHERE id <= :i ORDER BY id DESC LIMIT 1").bindparams(
+            i=event_id
+        )
+    ).scalar()
+    return Position(int(txid or 0), event_id)
+
+
+def head(session: Session) -> Position:
+    """Where a new consumer that wants only what happens from now on starts: after
+    every event readable now (on PostgreSQL, of every transaction that has ended)."""
+    if not _is_postgres(session):
+        return Position(0, int(session.execute(select(func.max(EVENTS.c.id))).scalar() or 0))
+    xmin = session.execute(
+        text("SELECT pg_snapshot_xmin(pg_current_snapshot())::text::bigint")
+    ).scalar_one()
+    return Position(int(xmin) - 1, _LAST_ID)
+
+
+def load_cursor(session: Session, name: str) -> Position | None:
+    row = session.execute(
+        select(CURSORS.c.txid, CURSORS.c.event_id).where(CURSORS.c.name == name)
+    ).first()
+    return None if row is None else Position(int(row.txid), int(row.event_id))
+
+
+def save_cursor(session: Session, name: str, position: Position, *, now: datetime) -> None:
+    """Store a consumer's position, in the transaction that records what it did with
+    the events up to it: a consumer killed at any moment starts where it left off."""
+    insert_ = pg_insert if _is_postgres(session) else sqlite_insert
+    values = {
+        "name": name,
+        "txid": position.txid,
+        "event_id": position.event_id,
+        "updated_at": now,
+    }
+    statement = insert_(CURSORS).values(values)
+    session.execute(
+        statement.on_conflict_do_update(
+            index_elements=["name"],
+            set_={k: statement.excluded[k] for k in ("txid", "event_id", "updated_at")},
+        )
+    )
+
+
+def prune(session: Session, *, older_than: datetime) -> int:
+    """Delete a batch of the oldest events written before ``older_than``; returns how
+    many (call again while it returns a full batch). Reads the oldest ids only, so a
+    log with nothing to prune costs one short index scan."""
+    oldest = (
+        select(EVENTS.c.id, EVENTS.c.created_at).order_by(EVENTS.c.id).limit(_PRUNE_BATCH)
+    ).subquery()
+    expired = select(oldest.c.id).where(oldest.c.created_at < older_than)
+    result = session.execute(delete(EVENTS).where(EVENTS.c.id.in_(expired)))
+    return int(getattr(result, "rowcount", 0) or 0)
+
+
+def count(session: Session) -> int:
+    return int(session.execute(select(func.count()).select_from(EVENTS)).scalar_one())
+
+
+def _event(row: Any) -> Event:
+    message = None
+    if row.message_id is not None and row.number is not None:
+        message = MessageData(
+            id=row.message_id,
+            external_id=row.external_id,
+            number=row.number,
+            from_number=row.from_number,
+            direction=row.direction,
+            status=row.type.removeprefix("message."),
+            error_code=row.error_code,
+            segments=row.segments,
+        )
+    data = json.loads(row.data) if row.data else None
+    return Event(row.id, row.account_id, row.type, row.created_at, message, data)
+
+
+def _is_postgres(session: Session) -> bool:
+    return session.get_bind().dialect.name == "postgresql"
