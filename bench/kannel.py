@@ -41,6 +41,7 @@ from servers import ROOT, free_port
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
+from tests.helpers.live import LOOPBACK, stop_processes
 from tests.integration.interop import kannel as harness
 from tests.integration.interop.kannel import (
     Boxes,
@@ -50,7 +51,6 @@ from tests.integration.interop.kannel import (
     missing,
     running,
 )
-from tests.integration.live import LOOPBACK, stop_processes
 
 __all__ = [
     "SETTINGS",

@@ -34,12 +34,12 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from tests.integration.fault_runs import (
+from tests.helpers.fault_runs import (
     Figures,
     killed_worker_run,
     terminated_connections_run,
 )
-from tests.integration.live import jooksms, throwaway_postgres
+from tests.helpers.live import jooksms, throwaway_postgres
 
 DEFAULT_POSTGRES = "postgresql://postgres@127.0.0.1:5432/postgres"
 

@@ -23,7 +23,7 @@ from pathlib import Path
 import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from tests.integration.live import jooksms, start_serve
+from tests.helpers.live import jooksms, start_serve
 
 
 async def _send(base: str, token: str, until: float, senders: int) -> int:

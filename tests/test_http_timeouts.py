@@ -16,8 +16,8 @@ import uvicorn
 from jooksms.api.app import create_app
 from jooksms.config import ConfigError, Settings, load_settings
 from jooksms.server import uvicorn_options
-from tests.integration.live import LOOPBACK, wait_for_health
-from tests.integration.raw_http import closed_by_server, connect, exchange, read_answer
+from tests.helpers.live import LOOPBACK, wait_for_health
+from tests.helpers.raw_http import closed_by_server, connect, exchange, read_answer
 
 LIMIT = 0.5  # every timeout in these tests, in seconds
 PATIENCE = 5.0  # how long a test waits for a close that must come

@@ -4,21 +4,18 @@ metrics port, in process and as ``jooksms worker --metrics-port``."""
 
 from __future__ import annotations
 
-import asyncio
 import os
 import signal
 import socket
 import subprocess
 import sys
 import time
-from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 
 import httpx
 import pytest
 from prometheus_client import generate_latest
-from prometheus_client.parser import text_string_to_metric_families
 from pydantic import SecretStr
 from sqlalchemy import delete, text
 
@@ -47,22 +44,9 @@ from jooksms.transports.base import IncomingSms, OutgoingSms, SubmitResult
 from jooksms.transports.smpp.client import SmppClient, SmppConfig
 from jooksms.transports.smpp.receipt import Receipt
 from tests.conftest import Tenant
-from tests.integration.live import free_port
-
-Samples = dict[tuple[str, frozenset[tuple[str, str]]], float]
-
-
-def parse(exposition: bytes | str) -> Samples:
-    body = exposition.decode() if isinstance(exposition, bytes) else exposition
-    return {
-        (sample.name, frozenset(sample.labels.items())): sample.value
-        for family in text_string_to_metric_families(body)
-        for sample in family.samples
-    }
-
-
-def value(samples: Samples, name: str, **labels: str) -> float:
-    return samples.get((name, frozenset(labels.items())), 0.0)
+from tests.helpers.live import free_port
+from tests.helpers.metrics_text import Samples, parse, send, value
+from tests.helpers.waiting import until
 
 
 def always_fresh(db: Database) -> DatabaseGauges:
@@ -77,18 +61,6 @@ async def read(gauges: DatabaseGauges) -> Samples:
 
 def process_samples() -> Samples:
     return parse(generate_latest(REGISTRY))
-
-
-async def send(t: Tenant, *, now: int = 0, later: int = 0) -> None:
-    for _ in range(now):
-        r = await t.post("/api/v1/sms", json={"to": "+50768819519", "body": "now"})
-        assert r.status_code == 200, r.text
-    for _ in range(later):
-        r = await t.post(
-            "/api/v1/sms",
-            json={"to": "+50768819519", "body": "later", "scheduled": "2099/01/01 10:00 UTC"},
-        )
-        assert r.status_code == 200, r.text
 
 
 # -- what the database holds -----------------------------------------------------------
@@ -275,13 +247,6 @@ async def _ignore_receipt(_: Receipt) -> None: ...
 async def _ignore_incoming(_: IncomingSms) -> None: ...
 
 
-async def _until(condition: Callable[[], bool], timeout: float = 10.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < deadline, "condition not reached in time"
-        await asyncio.sleep(0.02)
-
-
 def bound(name: str) -> float | None:
     return process_samples().get(("jooksms_connector_bound", frozenset({("connector", name)})))
 
@@ -301,7 +266,7 @@ async def test_bound_gauge_follows_a_real_smpp_session() -> None:
         await client.start()
         assert bound("bind-smpp") == 1
         await simulator.stop()
-        await _until(lambda: bound("bind-smpp") == 0)
+        await until(lambda: bound("bind-smpp") == 0)
     finally:
         unwatch()
         await client.stop(5)
@@ -391,7 +356,7 @@ async def test_serve_metrics_answers_scrapes(database_url: str, db: Database) ->
 
 @pytest.mark.slow
 def test_worker_serves_metrics_on_its_port(tmp_path: Path) -> None:
-    from tests.integration.processes import (
+    from tests.helpers.processes import (
         accept_messages,
         account_with_connector,
         start_simulator,

@@ -43,7 +43,7 @@ from prometheus_client import (
 from prometheus_client.metrics_core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 from pydantic import SecretStr
-from sqlalchemy import ColumnElement, Select, func, literal_column, select
+from sqlalchemy import ColumnElement, Select, func, select
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -53,6 +53,8 @@ from jooksms.db.models import Message, PendingReceipt
 from jooksms.db.types import utcnow
 from jooksms.domain.status import CLAIMABLE, Direction, Status
 from jooksms.errors import Forbidden, JookSMSError, NotFound, Unauthorized
+from jooksms.store.sql import status_in
+from jooksms.store.types import Moves
 from jooksms.transports.base import Transport
 
 log = logging.getLogger(__name__)
@@ -111,11 +113,16 @@ for _result in ("matched", "dropped"):
 
 
 def count_transitions(status: Status, n: int) -> None:
-    """This process stored ``n`` messages as reaching ``status``. Counted as asked of
-    the database: a change the transition table refused (a repeated receipt) still
-    counts, which is rare; ``jooksms_messages`` is the exact picture."""
+    """This process stored ``n`` messages as reaching ``status``."""
     if n:
         _TRANSITIONS.labels(status.value).inc(n)
+
+
+def count_moves(moves: Moves) -> None:
+    """The transitions a store write reports it made (``store.types.Moves``): every
+    path that changes a message, whatever transport it came from, counts here."""
+    for status, n in moves.by_status().items():
+        count_transitions(status, n)
 
 
 def observe_submit(connector: str, seconds: float, ok: bool) -> None:
@@ -201,11 +208,8 @@ def _direction_of(status: Status) -> Direction:
 
 
 def _waiting() -> ColumnElement[bool]:
-    """The predicate of the partial index ``ix_messages_due``, written out literally:
-    SQLite uses a partial index only when the query repeats its condition (see
-    ``delivery.queue._status_in``)."""
-    listed = ", ".join(f"'{s.value}'" for s in sorted(CLAIMABLE))
-    return Message.status.op("IN")(literal_column(f"({listed})"))
+    """The predicate of the partial index ``ix_messages_due`` (``store.sql.status_in``)."""
+    return status_in(CLAIMABLE)
 
 
 def queue_query(now: datetime) -> Select[int, int]:

@@ -13,8 +13,8 @@ from starlette.routing import Route
 
 from jooksms.api.app import create_app
 from jooksms.config import Settings, load_settings
-from tests.integration.live import free_port, serve_in_thread
-from tests.integration.raw_http import connect, exchange
+from tests.helpers.live import free_port, serve_in_thread
+from tests.helpers.raw_http import connect, exchange
 
 SECRET = "s3cr3t-in-the-body"
 

@@ -10,7 +10,7 @@ import pytest
 
 from jooksms.db.engine import Database
 from tests.conftest import Tenant
-from tests.integration.fault_runs import terminate_all
+from tests.helpers.fault_runs import terminate_all
 
 
 async def _warm_pool(tenant: Tenant, number: str) -> None:

@@ -14,7 +14,7 @@ from jooksms.api.app import create_app
 from jooksms.config import Settings
 from jooksms.db.engine import Database
 from tests.conftest import Tenant
-from tests.test_metrics import Samples, parse, send, value
+from tests.helpers.metrics_text import Samples, parse, send, value
 
 
 async def _scrape(app: Any, client: str = "127.0.0.1", **headers: str) -> httpx.Response:

@@ -45,7 +45,7 @@ from jooksms.api.schemas import DATE_FORMAT, PHONE_FORMAT
 from jooksms.config import Settings, load_settings
 from jooksms.domain.dates import parse_datetime
 from tests.conftest import Tenant
-from tests.integration.live import serve_in_thread
+from tests.helpers.live import serve_in_thread
 
 # Fixed, so that CI replays exactly the cases a local run saw. The variables allow a
 # deeper or different run by hand; they are not set in CI.

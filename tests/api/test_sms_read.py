@@ -8,7 +8,7 @@ import pytest
 from sqlalchemy import update
 
 from jooksms.db.engine import Database
-from jooksms.services.messages import MESSAGES
+from jooksms.store.sql import MESSAGES
 from tests.conftest import Tenant
 
 

@@ -80,7 +80,7 @@ async def test_future_schedule_is_scheduled_and_readable(tenant: Tenant) -> None
 async def test_sender_defaults_to_first_number(tenant: Tenant, db) -> None:  # type: ignore[no-untyped-def]
     from sqlalchemy import select
 
-    from jooksms.services.messages import MESSAGES
+    from jooksms.store.sql import MESSAGES
 
     r = await tenant.post(
         "/api/v1/sms", json={"to": "0050768819519", "body": "hi", "from": "+15550001111"}
@@ -96,7 +96,7 @@ async def test_sender_defaults_to_first_number(tenant: Tenant, db) -> None:  # t
 async def test_owned_from_number_is_used(db, anon) -> None:  # type: ignore[no-untyped-def]
     from sqlalchemy import select
 
-    from jooksms.services.messages import MESSAGES
+    from jooksms.store.sql import MESSAGES
     from tests.conftest import make_tenant
 
     t = await make_tenant(db, anon, numbers=2)
@@ -120,7 +120,7 @@ async def test_owned_from_number_is_used(db, anon) -> None:  # type: ignore[no-u
 async def test_segments_and_encoding_are_stored(tenant: Tenant, db) -> None:  # type: ignore[no-untyped-def]
     from sqlalchemy import select
 
-    from jooksms.services.messages import MESSAGES
+    from jooksms.store.sql import MESSAGES
 
     r = await tenant.post("/api/v1/sms", json={"to": "+50768819519", "body": "ñ€" * 100 + "😀"})
     assert r.status_code == 200, r.text

@@ -17,7 +17,7 @@ from jooksms.api.app import create_app
 from jooksms.config import Settings, load_settings
 from jooksms.db.engine import Database
 from jooksms.services import accounts
-from tests.integration.live import serve_in_thread
+from tests.helpers.live import serve_in_thread
 
 TOKEN = "/api/v1/oauth/access_token"
 

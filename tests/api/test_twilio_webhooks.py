@@ -12,19 +12,22 @@ from urllib.parse import quote
 
 import httpx
 import pytest
+from prometheus_client import generate_latest
 from sqlalchemy import func, select
 
+from jooksms import store as stores
 from jooksms.api.payload import MAX_FORM_KEYS
 from jooksms.db.engine import Database
-from jooksms.delivery import queue
-from jooksms.delivery.queue import Sent
+from jooksms.metrics import REGISTRY
 from jooksms.services import connectors
-from jooksms.services.messages import MESSAGES
 from jooksms.services.webhooks import valid_signature
+from jooksms.store.sql import MESSAGES
+from jooksms.store.types import Sent
 from jooksms.transports.twilio import INCOMING_PATH, STATUS_PATH
 from tests.conftest import Tenant, fresh_number
-from tests.delivery.test_queue import _only_these_due
-from tests.transports.twilio.fake_twilio import twilio_signature
+from tests.helpers.fake_twilio import twilio_signature
+from tests.helpers.messages import only_these_due
+from tests.helpers.metrics_text import parse, value
 
 BASE = "http://testserver"  # the settings fixture's public URL
 TOKEN = "w3bh00k-t0ken"
@@ -68,17 +71,24 @@ async def sent_message(tenant: Tenant, db: Database, connector: str, sid: str) -
     """A message the worker sent through ``connector``, which Twilio named ``sid``."""
     r = await tenant.post("/api/v1/sms", json={"to": "+50768819519", "body": "status please"})
     message_id: int = r.json()["data"]["id"]
-    await _only_these_due(db, [message_id])
+    await only_these_due(db, [message_id])
     now = datetime.now(UTC)
 
     def send(session: Any) -> None:
-        claimed = queue.claim_due(session, now=now, limit=10, lease=timedelta(seconds=30))
+        claimed = stores.of(session).claim_due(
+            session, now=now, limit=10, lease=timedelta(seconds=30)
+        )
         assert [c.id for c in claimed] == [message_id]
         sent = Sent(message_id, claimed[0].account_id, connector, [sid])
-        queue.record_sent(session, [sent], now=now)
+        stores.of(session).record_sent(session, [sent], now=now)
 
     await db.run_write(send)
     return message_id
+
+
+def _transitions(status: str) -> float:
+    samples = parse(generate_latest(REGISTRY))
+    return value(samples, "jooksms_message_transitions_total", status=status)
 
 
 async def row(db: Database, message_id: int) -> Any:
@@ -139,9 +149,14 @@ async def test_delivered_status_delivers_the_message(
         r = await post(anon, path, status_fields(sid, step))
         assert r.status_code == 200, r.text
     assert (await row(db, message_id)).status == "sent"
+    delivered_before = _transitions("delivered")
     r = await post(anon, path, status_fields(sid, "delivered"))
     assert r.status_code == 200, r.text
     assert tuple(await row(db, message_id)) == ("delivered", None)
+    # Counted as the SMPP receipts are, once; a repeated callback moves and counts nothing.
+    assert _transitions("delivered") == delivered_before + 1
+    await post(anon, path, status_fields(sid, "delivered"))
+    assert _transitions("delivered") == delivered_before + 1
     shown = (await tenant.get(f"/api/v1/sms/{message_id}")).json()["data"]
     assert shown["status"] == "delivered"
 

@@ -7,8 +7,8 @@ from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
 from jooksms.db.engine import Database
-from jooksms.services.messages import MESSAGES
-from tests.delivery.test_queue import _account_with_messages
+from jooksms.store.sql import MESSAGES
+from tests.helpers.messages import account_with_messages
 
 
 class Boom(Exception):
@@ -31,7 +31,7 @@ def _bump_then_fail(mid: int):  # type: ignore[no-untyped-def]
 
 
 async def test_run_write_is_all_or_nothing(db: Database) -> None:
-    _, [mid] = await _account_with_messages(db, 1)
+    _, [mid] = await account_with_messages(db, 1)
     with pytest.raises(Boom):
         await db.run_write(_bump_then_fail(mid))
     assert await _attempts(db, mid) == 0
@@ -40,7 +40,7 @@ async def test_run_write_is_all_or_nothing(db: Database) -> None:
 async def test_run_single_commits_each_statement_on_postgres(db: Database) -> None:
     """No BEGIN and COMMIT round trips on PostgreSQL: what ran is kept even if the
     work fails after it. SQLite has one writer and no round trips: a transaction."""
-    _, [mid] = await _account_with_messages(db, 1)
+    _, [mid] = await account_with_messages(db, 1)
     with pytest.raises(Boom):
         await db.run_single(_bump_then_fail(mid))
     assert await _attempts(db, mid) == (0 if db.is_sqlite else 1)

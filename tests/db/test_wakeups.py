@@ -11,7 +11,7 @@ from sqlalchemy.ext.asyncio import create_async_engine
 
 from jooksms.db.engine import Database
 from jooksms.db.wakeups import CHANNEL, Wakeups
-from tests.integration.fault_runs import terminate_all
+from tests.helpers.fault_runs import terminate_all
 
 
 async def _notify(url: str) -> None:

@@ -16,67 +16,45 @@ from jooksms.db.models import MessagePart, PendingReceipt
 from jooksms.delivery.routing import Route, RoutingTable
 from jooksms.delivery.worker import Worker, WorkerConfig
 from jooksms.domain.retry import RetryPolicy
-from jooksms.services.messages import MESSAGES
+from jooksms.store.sql import MESSAGES
 from jooksms.transports.base import OutgoingSms, SubmitFailure, SubmitResult
 from jooksms.transports.smpp.receipt import Receipt, ReceiptState
-from tests.delivery.test_queue import _account_with_messages, _only_these_due, _status
-
-
-class ScriptedTransport:
-    """Answers each submit as ``script`` says, and remembers what it was given."""
-
-    def __init__(self, script: Callable[[OutgoingSms], SubmitResult]) -> None:
-        self.script = script
-        self.sent: list[OutgoingSms] = []
-
-    async def start(self) -> None:
-        return None
-
-    async def submit(self, message: OutgoingSms) -> SubmitResult:
-        self.sent.append(message)
-        await asyncio.sleep(0)
-        return self.script(message)
-
-    async def stop(self, timeout: float = 10.0) -> None:
-        return None
-
-
-def ok(message: OutgoingSms) -> SubmitResult:
-    return SubmitResult(message.id, (f"c{message.id}",))
+from tests.helpers.messages import account_with_messages, only_these_due, status_of
+from tests.helpers.transports import ScriptedTransport, ok
 
 
 async def test_sent_then_delivered_by_receipt(db: Database) -> None:
-    _, ids = await _account_with_messages(db, 3)
-    await _only_these_due(db, ids)
+    _, ids = await account_with_messages(db, 3)
+    await only_these_due(db, ids)
     transport = ScriptedTransport(ok)
     worker = Worker(db, {"sim": transport}, RoutingTable([Route("sim")]))
     assert await worker.run_once() == 3
     assert [m.id for m in transport.sent] == ids
     assert transport.sent[0].text == "queue me"
-    assert set((await _status(db, ids)).values()) == {"sent"}
+    assert set((await status_of(db, ids)).values()) == {"sent"}
     on_receipt = worker.receipt_handler("sim")
     await on_receipt(Receipt(f"c{ids[0]}", ReceiptState.DELIVRD))
     await on_receipt(Receipt(f"c{ids[1]}", ReceiptState.UNDELIV, error_code="001"))
     await on_receipt(Receipt(f"c{ids[2]}", ReceiptState.ENROUTE))  # not final: ignored
     await worker.flush_receipts()
-    assert await _status(db, ids) == {ids[0]: "delivered", ids[1]: "failed", ids[2]: "sent"}
+    assert await status_of(db, ids) == {ids[0]: "delivered", ids[1]: "failed", ids[2]: "sent"}
 
 
 async def test_receipt_before_submit_result_is_kept_and_matched(db: Database) -> None:
-    _, ids = await _account_with_messages(db, 1)
-    await _only_these_due(db, ids)
+    _, ids = await account_with_messages(db, 1)
+    await only_these_due(db, ids)
     transport = ScriptedTransport(ok)
     worker = Worker(db, {"sim": transport}, RoutingTable([Route("sim")]))
     await worker.receipt_handler("sim")(Receipt(f"c{ids[0]}", ReceiptState.DELIVRD))
     await worker.flush_receipts()  # nothing to match yet: kept
     await worker.run_once()
     await worker.flush_receipts()
-    assert (await _status(db, ids))[ids[0]] == "delivered"
+    assert (await status_of(db, ids))[ids[0]] == "delivered"
 
 
 async def test_permanent_failure_no_route_and_retries(db: Database) -> None:
-    _, ids = await _account_with_messages(db, 3)
-    await _only_these_due(db, ids)
+    _, ids = await account_with_messages(db, 3)
+    await only_these_due(db, ids)
     permanent, transient, unrouted = ids
 
     def script(message: OutgoingSms) -> SubmitResult:
@@ -93,7 +71,11 @@ async def test_permanent_failure_no_route_and_retries(db: Database) -> None:
             update(MESSAGES).where(MESSAGES.c.id == unrouted).values(number="+447700900000")
         )
     await worker.run_once()
-    assert await _status(db, ids) == {permanent: "failed", transient: "queued", unrouted: "failed"}
+    assert await status_of(db, ids) == {
+        permanent: "failed",
+        transient: "queued",
+        unrouted: "failed",
+    }
     async with db.read() as session:
         rows = dict(
             (
@@ -108,8 +90,8 @@ async def test_permanent_failure_no_route_and_retries(db: Database) -> None:
 
 
 async def test_retries_stop_after_max_attempts(db: Database) -> None:
-    _, ids = await _account_with_messages(db, 1)
-    await _only_these_due(db, ids)
+    _, ids = await account_with_messages(db, 1)
+    await only_these_due(db, ids)
     clock = [datetime.now(UTC)]
     policy = RetryPolicy(max_attempts=2, first_delay=timedelta(seconds=1))
     worker = Worker(
@@ -126,17 +108,17 @@ async def test_retries_stop_after_max_attempts(db: Database) -> None:
         clock=lambda: clock[0],
     )
     await worker.run_once()
-    assert (await _status(db, ids))[ids[0]] == "queued"
+    assert (await status_of(db, ids))[ids[0]] == "queued"
     clock[0] += timedelta(seconds=5)
     await worker.run_once()
-    assert (await _status(db, ids))[ids[0]] == "failed"
+    assert (await status_of(db, ids))[ids[0]] == "failed"
 
 
 async def test_a_carrier_outage_does_not_use_up_attempts(db: Database) -> None:
     """Not bound, throttled: the carrier never took the message, so the tries do not
     count; only the message's age can make it fail."""
-    _, ids = await _account_with_messages(db, 2)
-    await _only_these_due(db, ids)
+    _, ids = await account_with_messages(db, 2)
+    await only_these_due(db, ids)
     unbound, throttled = ids
     clock = [datetime.now(UTC)]
     policy = RetryPolicy(max_attempts=2, first_delay=timedelta(seconds=1))
@@ -156,7 +138,7 @@ async def test_a_carrier_outage_does_not_use_up_attempts(db: Database) -> None:
     for _ in range(4):
         assert await worker.run_once() == 2
         clock[0] += timedelta(seconds=5)
-    assert await _status(db, ids) == {unbound: "queued", throttled: "queued"}
+    assert await status_of(db, ids) == {unbound: "queued", throttled: "queued"}
     async with db.read() as session:
         attempts = set(
             await session.scalars(select(MESSAGES.c.attempts).where(MESSAGES.c.id.in_(ids)))
@@ -165,8 +147,8 @@ async def test_a_carrier_outage_does_not_use_up_attempts(db: Database) -> None:
 
 
 async def test_run_stops_when_asked(db: Database) -> None:
-    _, ids = await _account_with_messages(db, 2)
-    await _only_these_due(db, ids)
+    _, ids = await account_with_messages(db, 2)
+    await only_these_due(db, ids)
     worker = Worker(
         db,
         {"sim": ScriptedTransport(ok)},
@@ -176,12 +158,12 @@ async def test_run_stops_when_asked(db: Database) -> None:
     stop = asyncio.Event()
     task = asyncio.create_task(worker.run(stop))
     for _ in range(200):
-        if set((await _status(db, ids)).values()) == {"sent"}:
+        if set((await status_of(db, ids)).values()) == {"sent"}:
             break
         await asyncio.sleep(0.01)
     stop.set()
     await asyncio.wait_for(task, 5)
-    assert set((await _status(db, ids)).values()) == {"sent"}
+    assert set((await status_of(db, ids)).values()) == {"sent"}
 
 
 async def test_incoming_sms_lands_in_the_owner_account(db: Database) -> None:
@@ -216,8 +198,8 @@ async def test_incoming_sms_lands_in_the_owner_account(db: Database) -> None:
 
 
 async def test_failure_keeps_the_carriers_own_error_code(db: Database) -> None:
-    _, ids = await _account_with_messages(db, 2)
-    await _only_these_due(db, ids)
+    _, ids = await account_with_messages(db, 2)
+    await only_these_due(db, ids)
     twilio, smpp = ids
 
     def script(message: OutgoingSms) -> SubmitResult:
@@ -246,8 +228,8 @@ async def test_a_partly_sent_message_leaves_no_part_waiting_for_its_receipt(
     """Part 1 taken, part 2 refused: the message is retried, no part is stored, and
     the worker forgets part 1's id (it would otherwise be kept for good, and its
     receipts routed as if its submit result were still on its way)."""
-    _, ids = await _account_with_messages(db, 1)
-    await _only_these_due(db, ids)
+    _, ids = await account_with_messages(db, 1)
+    await only_these_due(db, ids)
 
     def half(message: OutgoingSms) -> SubmitResult:
         failure = SubmitFailure("transient", "part 2 of 2: throttled", maybe_delivered=True)
@@ -255,7 +237,7 @@ async def test_a_partly_sent_message_leaves_no_part_waiting_for_its_receipt(
 
     worker = Worker(db, {"sim": ScriptedTransport(half)}, RoutingTable([Route("sim")]))
     assert await worker.run_once() == 1
-    assert (await _status(db, ids))[ids[0]] == "queued"
+    assert (await status_of(db, ids))[ids[0]] == "queued"
     assert worker._unstored == set()
 
 
@@ -288,8 +270,8 @@ async def _one_unanswered(
     db: Database,
 ) -> tuple[list[int], list[datetime], SlowCarrier, Worker]:
     """A message sent once to a carrier that did not answer in time."""
-    _, ids = await _account_with_messages(db, 1)
-    await _only_these_due(db, ids)
+    _, ids = await account_with_messages(db, 1)
+    await only_these_due(db, ids)
     clock = [datetime.now(UTC)]
     carrier = SlowCarrier()
     worker = Worker(db, {"sim": carrier}, RoutingTable([Route("sim")]), **_fast_retries(clock))
@@ -312,8 +294,8 @@ async def test_a_message_that_may_have_been_delivered_is_resent_at_most_the_limi
 ) -> None:
     """Each resend of an unanswered submit can reach the handset again: the
     connector's maybe_delivered_retries bounds them, then the message fails saying so."""
-    _, ids = await _account_with_messages(db, 2)
-    await _only_these_due(db, ids)
+    _, ids = await account_with_messages(db, 2)
+    await only_these_due(db, ids)
     clock = [datetime.now(UTC)]
     carrier = SlowCarrier(maybe_delivered_retries=2)
     worker = Worker(db, {"sim": carrier}, RoutingTable([Route("sim")]), **_fast_retries(clock))
@@ -321,15 +303,15 @@ async def test_a_message_that_may_have_been_delivered_is_resent_at_most_the_limi
         await worker.run_once()
         clock[0] += timedelta(seconds=5)
     assert len(carrier.sent) == 2 * 3  # the first try and 2 resends each
-    assert set((await _status(db, ids)).values()) == {"failed"}
+    assert set((await status_of(db, ids)).values()) == {"failed"}
     for attempts, error in (await _attempts_and_errors(db, ids)).values():
         assert attempts == 3
         assert "may have been delivered" in error and "maybe_delivered_retries=2" in error
 
 
 async def test_without_a_setting_a_message_is_resent_once(db: Database) -> None:
-    _, ids = await _account_with_messages(db, 1)
-    await _only_these_due(db, ids)
+    _, ids = await account_with_messages(db, 1)
+    await only_these_due(db, ids)
     clock = [datetime.now(UTC)]
     transport = ScriptedTransport(
         lambda m: SubmitResult(m.id, (), SubmitFailure("transient", "lost", maybe_delivered=True))
@@ -339,7 +321,7 @@ async def test_without_a_setting_a_message_is_resent_once(db: Database) -> None:
         await worker.run_once()
         clock[0] += timedelta(seconds=5)
     assert len(transport.sent) == 2
-    assert (await _status(db, ids))[ids[0]] == "failed"
+    assert (await status_of(db, ids))[ids[0]] == "failed"
 
 
 async def test_a_message_lost_with_its_connection_is_resent_past_the_limit(
@@ -347,8 +329,8 @@ async def test_a_message_lost_with_its_connection_is_resent_past_the_limit(
 ) -> None:
     """A line that drops again and again must not fail what the SMSC discarded with
     each session: those resends follow the retry schedule, not the limit."""
-    _, ids = await _account_with_messages(db, 1)
-    await _only_these_due(db, ids)
+    _, ids = await account_with_messages(db, 1)
+    await only_these_due(db, ids)
     clock = [datetime.now(UTC)]
     lost = SubmitFailure("transient", "connection lost", maybe_delivered=True, connection_lost=True)
     answers = iter([lost, lost, lost])
@@ -363,7 +345,7 @@ async def test_a_message_lost_with_its_connection_is_resent_past_the_limit(
         await worker.run_once()
         clock[0] += timedelta(seconds=30)
     assert len(transport.sent) == 4  # three lost with the line, then accepted
-    assert (await _status(db, ids))[ids[0]] == "sent"
+    assert (await status_of(db, ids))[ids[0]] == "sent"
 
 
 async def test_a_late_answer_sends_the_message_and_drops_its_retry(db: Database) -> None:
@@ -371,12 +353,12 @@ async def test_a_late_answer_sends_the_message_and_drops_its_retry(db: Database)
     the message is sent with that id (its receipt, kept, is applied) and the retry
     it was queued for never goes."""
     ids, clock, carrier, worker = await _one_unanswered(db)
-    assert (await _status(db, ids))[ids[0]] == "queued"
+    assert (await status_of(db, ids))[ids[0]] == "queued"
     # The receipt overtakes the late answer, as on an SMSC that answers slowly.
     await worker.receipt_handler("sim")(Receipt("late-1", ReceiptState.DELIVRD))
     carrier.late(ids[0], "late-1")
     await worker.flush_receipts()
-    assert (await _status(db, ids))[ids[0]] == "delivered"
+    assert (await status_of(db, ids))[ids[0]] == "delivered"
     clock[0] += timedelta(seconds=5)
     assert await worker.run_once() == 0
     assert len(carrier.sent) == 1
@@ -389,8 +371,8 @@ async def test_a_late_answer_sends_the_message_and_drops_its_retry(db: Database)
 
 
 async def test_a_late_answer_in_the_same_write_as_its_timeout_wins(db: Database) -> None:
-    _, ids = await _account_with_messages(db, 1)
-    await _only_these_due(db, ids)
+    _, ids = await account_with_messages(db, 1)
+    await only_these_due(db, ids)
     carrier = SlowCarrier()
 
     def answer_late(message: OutgoingSms) -> SubmitResult:
@@ -405,12 +387,12 @@ async def test_a_late_answer_in_the_same_write_as_its_timeout_wins(db: Database)
     stop = asyncio.Event()
     task = asyncio.create_task(worker.run(stop))
     for _ in range(200):
-        if (await _status(db, ids))[ids[0]] == "sent":
+        if (await status_of(db, ids))[ids[0]] == "sent":
             break
         await asyncio.sleep(0.02)
     stop.set()
     await task
-    assert (await _status(db, ids))[ids[0]] == "sent"
+    assert (await status_of(db, ids))[ids[0]] == "sent"
     assert len(carrier.sent) == 1
 
 
@@ -426,7 +408,7 @@ async def test_a_late_answer_for_a_message_sent_again_keeps_both_ids(db: Databas
     await on_receipt(Receipt("first-copy", ReceiptState.DELIVRD))
     await on_receipt(Receipt(f"c{ids[0]}", ReceiptState.DELIVRD))
     await worker.flush_receipts()
-    assert (await _status(db, ids))[ids[0]] == "delivered"
+    assert (await status_of(db, ids))[ids[0]] == "delivered"
     assert await _kept(db, "first-copy", f"c{ids[0]}") == 0
 
 
@@ -485,7 +467,7 @@ async def test_a_late_answer_stored_first_is_not_undone_by_the_retrys_failure(
     carrier.submit = resend  # type: ignore[method-assign]
     clock[0] += timedelta(seconds=5)
     await worker.run_once()
-    assert (await _status(db, ids))[ids[0]] == "sent"
+    assert (await status_of(db, ids))[ids[0]] == "sent"
     await worker.receipt_handler("sim")(Receipt("first-answer", ReceiptState.DELIVRD))
     await worker.flush_receipts()
-    assert (await _status(db, ids))[ids[0]] == "delivered"
+    assert (await status_of(db, ids))[ids[0]] == "delivered"

@@ -17,11 +17,13 @@ from jooksms.delivery.routing import Route, RoutingTable
 from jooksms.delivery.worker import Worker, WorkerConfig
 from jooksms.domain.encoding import analyse
 from jooksms.services.intake import Intake
-from jooksms.services.messages import MESSAGES, AcceptJob, MessageDraft
+from jooksms.services.messages import AcceptJob, MessageDraft
+from jooksms.store.sql import MESSAGES
 from jooksms.transports.base import OutgoingSms, SubmitResult
 from jooksms.transports.smpp.receipt import Receipt, ReceiptState
-from tests.delivery.test_queue import _account_with_messages, _only_these_due, _status
-from tests.delivery.test_worker import ScriptedTransport, ok
+from tests.helpers.messages import account_with_messages, only_these_due, status_of
+from tests.helpers.transports import ScriptedTransport, ok
+from tests.helpers.waiting import until
 
 
 class GatedTransport:
@@ -54,21 +56,9 @@ async def running(worker: Worker) -> AsyncIterator[asyncio.Event]:
         await asyncio.wait_for(task, 30)
 
 
-async def until(predicate: Callable[[], object], timeout: float = 10.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        result = predicate()
-        if asyncio.iscoroutine(result):
-            result = await result
-        if result:
-            return
-        await asyncio.sleep(0.01)
-    raise AssertionError("condition not reached in time")
-
-
 async def test_no_more_than_in_flight_are_submitted_unstored(db: Database) -> None:
-    _, ids = await _account_with_messages(db, 40)
-    await _only_these_due(db, ids)
+    _, ids = await account_with_messages(db, 40)
+    await only_these_due(db, ids)
     transport = GatedTransport()
     config = WorkerConfig(batch=40, in_flight=7, idle_poll=0.01)
     worker = Worker(db, {"sim": transport}, RoutingTable([Route("sim")]), config)
@@ -82,8 +72,8 @@ async def test_no_more_than_in_flight_are_submitted_unstored(db: Database) -> No
 
 
 async def test_stop_waits_for_submitted_and_requeues_the_rest(db: Database) -> None:
-    _, ids = await _account_with_messages(db, 12)
-    await _only_these_due(db, ids)
+    _, ids = await account_with_messages(db, 12)
+    await only_these_due(db, ids)
     transport = GatedTransport()
     config = WorkerConfig(batch=12, in_flight=4, idle_poll=0.01, stop_timeout=5)
     worker = Worker(db, {"sim": transport}, RoutingTable([Route("sim")]), config)
@@ -95,7 +85,7 @@ async def test_stop_waits_for_submitted_and_requeues_the_rest(db: Database) -> N
     assert not task.done()  # it waits for the four in flight
     transport.gate.set()
     await asyncio.wait_for(task, 10)
-    statuses = await _status(db, ids)
+    statuses = await status_of(db, ids)
     submitted = {m.id for m in transport.sent}
     assert len(submitted) == 4
     assert {statuses[i] for i in submitted} == {"sent"}
@@ -113,8 +103,8 @@ async def test_stop_waits_for_submitted_and_requeues_the_rest(db: Database) -> N
 
 
 async def test_stop_gives_up_waiting_after_the_timeout(db: Database) -> None:
-    _, ids = await _account_with_messages(db, 3)
-    await _only_these_due(db, ids)
+    _, ids = await account_with_messages(db, 3)
+    await only_these_due(db, ids)
     transport = GatedTransport()  # never answers
     config = WorkerConfig(idle_poll=0.01, stop_timeout=0.3)
     worker = Worker(db, {"sim": transport}, RoutingTable([Route("sim")]), config)
@@ -125,14 +115,14 @@ async def test_stop_gives_up_waiting_after_the_timeout(db: Database) -> None:
     stop.set()
     await asyncio.wait_for(task, 10)
     assert time.monotonic() - started < 3
-    assert set((await _status(db, ids)).values()) == {"queued"}
+    assert set((await status_of(db, ids)).values()) == {"queued"}
 
 
 async def test_new_messages_wake_the_worker_before_its_poll(db: Database) -> None:
     """A worker that would poll only every 30 s still sends a new message at once:
     on PostgreSQL the intake NOTIFYs from another engine, as another process would."""
-    account_id, old = await _account_with_messages(db, 1)
-    await _only_these_due(db, old)
+    account_id, old = await account_with_messages(db, 1)
+    await only_these_due(db, old)
     transport = ScriptedTransport(ok)
     worker = Worker(
         db, {"sim": transport}, RoutingTable([Route("sim")]), WorkerConfig(idle_poll=30)
@@ -157,8 +147,8 @@ async def test_new_messages_wake_the_worker_before_its_poll(db: Database) -> Non
 
 async def test_scheduled_message_leaves_within_a_second_of_its_time(db: Database) -> None:
     due = datetime.now(UTC) + timedelta(seconds=1.5)
-    _, ids = await _account_with_messages(db, 1, scheduled_at=due)
-    await _only_these_due(db, ids)
+    _, ids = await account_with_messages(db, 1, scheduled_at=due)
+    await only_these_due(db, ids)
     transport = ScriptedTransport(ok)
     worker = Worker(
         db, {"sim": transport}, RoutingTable([Route("sim")]), WorkerConfig(idle_poll=30)
@@ -176,8 +166,8 @@ async def test_scheduled_message_leaves_within_a_second_of_its_time(db: Database
 async def test_early_receipt_survives_the_worker_that_got_it(db: Database) -> None:
     """The receipt reaches one worker, which dies; the worker that stores the part
     (another process, later) still applies it."""
-    _, ids = await _account_with_messages(db, 1)
-    await _only_these_due(db, ids)
+    _, ids = await account_with_messages(db, 1)
+    await only_these_due(db, ids)
     first = Worker(db, {}, RoutingTable([]))
     await first.receipt_handler("sim")(Receipt(f"c{ids[0]}", ReceiptState.UNDELIV, "005"))
     await first.flush_receipts()
@@ -195,7 +185,7 @@ async def test_early_receipt_survives_the_worker_that_got_it(db: Database) -> No
 
 
 async def _all_in(db: Database, ids: list[int], status: str) -> bool:
-    return set((await _status(db, ids)).values()) == {status}
+    return set((await status_of(db, ids)).values()) == {status}
 
 
 async def test_receipts_and_incoming_are_stored_before_the_handler_returns(
@@ -207,8 +197,8 @@ async def test_receipts_and_incoming_are_stored_before_the_handler_returns(
     from jooksms.transports.base import IncomingSms
     from tests.conftest import fresh_number
 
-    _, ids = await _account_with_messages(db, 1)
-    await _only_these_due(db, ids)
+    _, ids = await account_with_messages(db, 1)
+    await only_these_due(db, ids)
     number = fresh_number()
     async with db.write() as session:
         owner = await accounts.create_account(session, name="in", numbers=[number])
@@ -221,7 +211,7 @@ async def test_receipts_and_incoming_are_stored_before_the_handler_returns(
     async with running(worker):
         await until(lambda: _all_in(db, ids, "sent"))
         await worker.receipt_handler("sim")(Receipt(f"c{ids[0]}", ReceiptState.DELIVRD))
-        assert (await _status(db, ids))[ids[0]] == "delivered"
+        assert (await status_of(db, ids))[ids[0]] == "delivered"
         await worker.incoming_handler()(IncomingSms("+50768819519", number, "stored first"))
         async with db.read() as session:
             texts = list(
@@ -253,8 +243,8 @@ async def test_a_receipt_racing_its_submit_result_is_applied_after_it(db: Databa
     """Receipts are written in their own transactions, apart from submit results; one
     whose part is not stored yet goes with the results, so it is applied at once
     instead of being kept in the database until the next sweep."""
-    _, ids = await _account_with_messages(db, 20)
-    await _only_these_due(db, ids)
+    _, ids = await account_with_messages(db, 20)
+    await only_these_due(db, ids)
     transport = ReceiptFirstTransport()
     worker = Worker(
         db, {"sim": transport}, RoutingTable([Route("sim")]), WorkerConfig(idle_poll=0.01)
@@ -263,7 +253,7 @@ async def test_a_receipt_racing_its_submit_result_is_applied_after_it(db: Databa
     async with running(worker):
         await until(lambda: len(transport.handled) == len(ids))
         await asyncio.wait_for(asyncio.gather(*transport.handled), 10)
-        assert set((await _status(db, ids)).values()) == {"delivered"}
+        assert set((await status_of(db, ids)).values()) == {"delivered"}
     assert worker.receipts_pending == 0
     assert worker.receipts_matched == len(ids)
 
@@ -277,8 +267,8 @@ class BrokenTransport(ScriptedTransport):
 
 
 async def test_a_transport_that_raises_leaves_the_message_to_retry(db: Database) -> None:
-    _, ids = await _account_with_messages(db, 2)
-    await _only_these_due(db, ids)
+    _, ids = await account_with_messages(db, 2)
+    await only_these_due(db, ids)
     transport = BrokenTransport(ok)
     worker = Worker(
         db, {"sim": transport}, RoutingTable([Route("sim")]), WorkerConfig(idle_poll=0.01)
@@ -295,8 +285,8 @@ async def test_a_transport_that_raises_leaves_the_message_to_retry(db: Database)
 
 async def test_a_failed_claim_is_tried_again(db: Database) -> None:
     """The database away for a moment: the worker logs, waits and claims again."""
-    _, ids = await _account_with_messages(db, 1)
-    await _only_these_due(db, ids)
+    _, ids = await account_with_messages(db, 1)
+    await only_these_due(db, ids)
     worker = Worker(
         db,
         {"sim": ScriptedTransport(ok)},

@@ -16,7 +16,8 @@ from jooksms.smsc.config import SimulatorConfig
 from jooksms.smsc.simulator import Simulator
 from jooksms.transports.smpp.client import SmppClient, SmppConfig
 from tests.conftest import Tenant
-from tests.delivery.test_queue import _only_these_due
+from tests.helpers.messages import only_these_due
+from tests.helpers.waiting import until
 
 
 @pytest.fixture
@@ -50,14 +51,6 @@ async def _statuses(t: Tenant, ids: list[int]) -> list[str]:
     return [(await t.get(f"/api/v1/sms/{i}")).json()["data"]["status"] for i in ids]
 
 
-async def _until(predicate, timeout: float = 10.0) -> None:  # type: ignore[no-untyped-def]
-    for _ in range(int(timeout / 0.05)):
-        if await predicate():
-            return
-        await asyncio.sleep(0.05)
-    raise AssertionError("condition not reached in time")
-
-
 async def test_send_sent_delivered_and_incoming(
     tenant: Tenant, db: Database, delivering: tuple[Simulator, Worker, asyncio.Event]
 ) -> None:
@@ -73,13 +66,13 @@ async def test_send_sent_delivered_and_incoming(
         },
     )
     ids = r.json()["ids"]
-    await _only_these_due(db, ids)
+    await only_these_due(db, ids)
     runner = asyncio.create_task(worker.run(stop))
     try:
-        await _until(lambda: _all(tenant, ids, "delivered"))
+        await until(lambda: _all(tenant, ids, "delivered"))
         assert simulator.stats.submits >= 4  # 1 + 3 parts
         await simulator.inject(source="+50768819519", destination=tenant.number, text="¡Gracias!")
-        await _until(lambda: _has_incoming(tenant, "¡Gracias!"))
+        await until(lambda: _has_incoming(tenant, "¡Gracias!"))
     finally:
         stop.set()
         await asyncio.wait_for(runner, 10)

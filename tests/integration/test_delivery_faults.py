@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import POSTGRES_URL
-from tests.integration.fault_runs import Figures, killed_worker_run, terminated_connections_run
-from tests.integration.live import jooksms, throwaway_postgres
+from tests.helpers.fault_runs import Figures, killed_worker_run, terminated_connections_run
+from tests.helpers.live import jooksms, throwaway_postgres
 
 pytestmark = pytest.mark.slow
 needs_postgres = pytest.mark.skipif(not POSTGRES_URL, reason="JOOKSMS_TEST_POSTGRES_URL is not set")

@@ -15,11 +15,11 @@ from __future__ import annotations
 import asyncio
 import itertools
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Sequence
+from collections.abc import AsyncIterator, Iterator, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any, TypeVar
+from typing import Any
 
 import pytest
 from sqlalchemy import select, update
@@ -30,18 +30,18 @@ from jooksms.delivery.routing import Route, RoutingTable
 from jooksms.delivery.worker import Worker, WorkerConfig
 from jooksms.domain.encoding import Encoding, analyse
 from jooksms.domain.retry import RetryPolicy
-from jooksms.services.messages import MESSAGES
+from jooksms.store.sql import MESSAGES
 from jooksms.transports.smpp.client import SmppClient, SmppConfig
 from tests.conftest import Tenant, fresh_number
-from tests.integration.simulator_process import (
+from tests.helpers.simulator_process import (
     SimulatorProcess,
     start_simulators,
     stop_simulators,
 )
+from tests.helpers.waiting import until
 
 pytestmark = pytest.mark.slow
 
-T = TypeVar("T")
 
 #: Retries come back within half a second, and give up only long after any test.
 RETRY = RetryPolicy(
@@ -167,23 +167,6 @@ async def only_mine_due(db: Database, ids: Sequence[int]) -> None:
 
 
 # --- helpers --------------------------------------------------------------------------
-
-
-async def until(
-    check: Callable[[], Awaitable[T | None]],
-    what: str,
-    timeout: float = 15.0,
-    every: float = 0.02,
-) -> T:
-    """Poll ``check`` until it returns something truthy; that value."""
-    deadline = time.monotonic() + timeout
-    while True:
-        last = await check()
-        if last:
-            return last
-        if time.monotonic() > deadline:
-            raise AssertionError(f"not reached in {timeout}s: {what} (last: {last!r})")
-        await asyncio.sleep(every)
 
 
 async def send(t: Tenant, to: str, body: str, **extra: Any) -> dict[str, Any]:

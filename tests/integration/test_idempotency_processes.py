@@ -10,8 +10,8 @@ import httpx
 import pytest
 
 from tests.conftest import POSTGRES_URL
-from tests.integration.live import ServeProcess, jooksms, start_serve, throwaway_postgres
-from tests.integration.processes import status_counts
+from tests.helpers.live import ServeProcess, jooksms, start_serve, throwaway_postgres
+from tests.helpers.processes import status_counts
 
 pytestmark = [
     pytest.mark.slow,

@@ -23,8 +23,8 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
+from tests.helpers.live import LOOPBACK, free_port
 from tests.integration.interop import kannel
-from tests.integration.live import LOOPBACK, free_port
 
 pytestmark = [
     pytest.mark.slow,

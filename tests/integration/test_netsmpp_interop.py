@@ -10,7 +10,7 @@ import asyncio
 import json
 import shutil
 import subprocess
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -24,8 +24,9 @@ from jooksms.transports.base import IncomingSms, OutgoingSms
 from jooksms.transports.smpp.client import SessionState, SmppClient, SmppConfig
 from jooksms.transports.smpp.receipt import Receipt
 from tests.conftest import Tenant, fresh_number
-from tests.delivery.test_queue import _only_these_due
-from tests.integration.live import stop_processes
+from tests.helpers.live import stop_processes
+from tests.helpers.messages import only_these_due
+from tests.helpers.waiting import until
 
 SCRIPT = Path(__file__).parent / "interop" / "netsmpp_smsc.pl"
 INCOMING_TEXT = "Спасибо, всё получено ✓"
@@ -155,17 +156,29 @@ async def test_our_client_against_net_smpp(
     )
     assert r.status_code == 200, r.text
     ids = r.json()["ids"]
-    await _only_these_due(db, ids)
+    await only_these_due(db, ids)
 
     stop = asyncio.Event()
     runner = asyncio.create_task(worker.run(stop))
     try:
-        await _until(lambda: _statuses_are(tenant, ids, "delivered"), perl_smsc)
-        await _until(lambda: _incoming(other_tenant, INCOMING_TEXT), perl_smsc)
+        await until(
+            lambda: _statuses_are(tenant, ids, "delivered"),
+            lambda: f"the SMSC saw:\n{perl_smsc.output()}",
+        )
+        await until(
+            lambda: _incoming(other_tenant, INCOMING_TEXT),
+            lambda: f"the SMSC saw:\n{perl_smsc.output()}",
+        )
         # Our keep-alive reached the Net::SMPP side, and it has read our answers to its
         # four receipts and one incoming SMS.
-        await _until(_async(lambda: bool(perl_smsc.seen("enquire_link"))), perl_smsc)
-        await _until(_async(lambda: len(perl_smsc.seen("deliver_sm_resp")) >= 5), perl_smsc)
+        await until(
+            lambda: bool(perl_smsc.seen("enquire_link")),
+            lambda: f"the SMSC saw:\n{perl_smsc.output()}",
+        )
+        await until(
+            lambda: len(perl_smsc.seen("deliver_sm_resp")) >= 5,
+            lambda: f"the SMSC saw:\n{perl_smsc.output()}",
+        )
     finally:
         stop.set()
         await asyncio.wait_for(runner, 10)
@@ -214,7 +227,9 @@ async def test_our_client_against_net_smpp(
     assert client.state is SessionState.BOUND
     assert len([r for r in perl_smsc.records() if r.get("event") == "connected"]) == 1
     await client.stop(5)
-    await _until(_async(lambda: bool(perl_smsc.seen("unbind"))), perl_smsc)
+    await until(
+        lambda: bool(perl_smsc.seen("unbind")), lambda: f"the SMSC saw:\n{perl_smsc.output()}"
+    )
     assert not perl_smsc.seen("generic_nack")
     assert not [r for r in perl_smsc.records() if r.get("unexpected")]
 
@@ -240,23 +255,9 @@ async def _incoming(t: Tenant, text: str) -> list[dict[str, Any]]:
     return [m for m in data if m["direction"] == "incoming" and m["content"] == text]
 
 
-def _async(check: Callable[[], bool]) -> Callable[[], Awaitable[bool]]:
-    async def wrapped() -> bool:
-        return check()
-
-    return wrapped
-
-
-async def _until(
-    predicate: Callable[[], Awaitable[object]], smsc: PerlSmsc, timeout: float = 10.0
-) -> None:
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout
-    while loop.time() < deadline:
-        if await predicate():
-            return
-        await asyncio.sleep(0.05)
-    raise AssertionError(f"condition not reached in {timeout} s; the SMSC saw:\n{smsc.output()}")
+def _what_it_saw(smsc: PerlSmsc) -> Callable[[], str]:
+    """For a failed wait: the SMSC's log says why."""
+    return lambda: f"the SMSC saw:\n{smsc.output()}"
 
 
 async def test_quiet_mode_delays_receipts_and_counts_instead_of_logging(tmp_path: Path) -> None:

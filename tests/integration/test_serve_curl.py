@@ -22,7 +22,7 @@ from typing import Any
 
 import pytest
 
-from tests.integration.live import ServeProcess, jooksms, start_serve, throwaway_postgres
+from tests.helpers.live import ServeProcess, jooksms, start_serve, throwaway_postgres
 
 pytestmark = pytest.mark.slow
 

@@ -29,8 +29,8 @@ from sqlalchemy.ext.asyncio import create_async_engine
 
 from jooksms.config import load_settings
 from tests.conftest import POSTGRES_URL
-from tests.integration.live import start_serve, stop_processes, throwaway_postgres
-from tests.integration.processes import (
+from tests.helpers.live import start_serve, stop_processes, throwaway_postgres
+from tests.helpers.processes import (
     accept_messages,
     account_with_connector,
     open_messages,
@@ -38,7 +38,7 @@ from tests.integration.processes import (
     status_counts,
     wait_until,
 )
-from tests.integration.simulator_process import SimulatorProcess, start_simulators
+from tests.helpers.simulator_process import SimulatorProcess, start_simulators
 
 pytestmark = pytest.mark.slow
 

@@ -21,13 +21,14 @@ from jooksms.db.engine import Database
 from jooksms.delivery.routing import Route, RoutingTable
 from jooksms.delivery.worker import Worker, WorkerConfig
 from jooksms.services import connectors
-from jooksms.services.messages import MESSAGES
+from jooksms.store.sql import MESSAGES
 from jooksms.transports.base import Transport
 from jooksms.transports.twilio import INCOMING_PATH, TwilioClient, webhook_url
 from tests.conftest import Tenant, fresh_number
-from tests.delivery.test_queue import _only_these_due
-from tests.integration.live import serve_in_thread
-from tests.transports.twilio.fake_twilio import FakeTwilio, twilio_signature
+from tests.helpers.fake_twilio import FakeTwilio, twilio_signature
+from tests.helpers.live import serve_in_thread
+from tests.helpers.messages import only_these_due
+from tests.helpers.waiting import until
 
 
 @dataclass
@@ -108,10 +109,10 @@ async def test_sent_through_twilio_then_delivered_or_failed(
     )
     assert r.status_code == 200, r.text
     delivered, failed = r.json()["ids"]
-    await _only_these_due(db, [delivered, failed])
+    await only_these_due(db, [delivered, failed])
     runner = asyncio.create_task(setup.worker.run(setup.stop))
     try:
-        await _until(lambda: _final(db, [delivered, failed]))
+        await until(lambda: _final(db, [delivered, failed]))
     finally:
         setup.stop.set()
         await asyncio.wait_for(runner, 10)
@@ -126,7 +127,7 @@ async def test_sent_through_twilio_then_delivered_or_failed(
         f"{setup.api_url}/webhooks/twilio/{setup.connector}/status"
     )
     # Every report (sent, then delivered or undelivered) was accepted as signed.
-    await _until(lambda: _true(len(setup.fake.callbacks) == 4))
+    await until(lambda: len(setup.fake.callbacks) == 4)
     assert {c.answer for c in setup.fake.callbacks} == {200}
 
 
@@ -168,15 +169,3 @@ async def _rows(db: Database, ids: list[int]) -> dict[int, tuple[str, str | None
 
 async def _final(db: Database, ids: list[int]) -> bool:
     return all(s in ("delivered", "failed") for s, _ in (await _rows(db, ids)).values())
-
-
-async def _true(value: bool) -> bool:
-    return value
-
-
-async def _until(predicate, timeout: float = 15.0) -> None:  # type: ignore[no-untyped-def]
-    for _ in range(int(timeout / 0.05)):
-        if await predicate():
-            return
-        await asyncio.sleep(0.05)
-    raise AssertionError("condition not reached in time")

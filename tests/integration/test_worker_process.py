@@ -15,8 +15,8 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import POSTGRES_URL
-from tests.integration.live import free_port, throwaway_postgres
-from tests.integration.processes import (
+from tests.helpers.live import free_port, throwaway_postgres
+from tests.helpers.processes import (
     accept_messages,
     account_with_connector,
     kill,

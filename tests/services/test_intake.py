@@ -12,7 +12,8 @@ from jooksms.domain.encoding import analyse
 from jooksms.errors import ValidationFailed
 from jooksms.services import accounts
 from jooksms.services.intake import Intake
-from jooksms.services.messages import MESSAGES, AcceptJob, MessageDraft
+from jooksms.services.messages import AcceptJob, MessageDraft
+from jooksms.store.sql import MESSAGES
 from tests.conftest import fresh_number
 
 
@@ -101,6 +102,6 @@ async def test_large_jobs_split_across_batches(db: Database, size: int) -> None:
 
 
 def test_postgres_bulk_insert_covers_every_column() -> None:
-    from jooksms.services.messages import _PG_ARRAYS
+    from jooksms.store.postgres import _PG_ARRAYS
 
     assert set(_PG_ARRAYS) == set(MESSAGES.c.keys())

@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from jooksms.smsc import Simulator, SimulatorConfig
-from tests.smsc.esme import BindKind, Esme
+from tests.helpers.esme import BindKind, Esme
 
 StartSimulator = Callable[..., Awaitable[Simulator]]
 Connect = Callable[..., Awaitable[Esme]]

@@ -14,7 +14,7 @@ import pytest
 from jooksms.smsc.cli import build_parser, config_from, main
 from jooksms.smsc.config import IdFormat
 from jooksms.transports.smpp.receipt import parse_receipt
-from tests.smsc.esme import Esme
+from tests.helpers.esme import Esme
 
 LISTENING = re.compile(r"(SMPP|HTTP) listening on 127\.0\.0\.1:(\d+)")
 

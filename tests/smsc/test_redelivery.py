@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
-
 import pytest
 
 from jooksms.smsc import Simulator, SimulatorConfig
@@ -11,8 +9,9 @@ from jooksms.transports.smpp.pdu import DeliverSm, EnquireLink
 from jooksms.transports.smpp.receipt import parse_receipt
 from jooksms.transports.smpp.status import CommandStatus
 from jooksms.transports.smpp.udh import read_incoming
+from tests.helpers.esme import Esme
+from tests.helpers.waiting import until
 from tests.smsc.conftest import Connect, StartSimulator
-from tests.smsc.esme import Esme
 
 S = CommandStatus
 #: Short, so the tests are quick; what they check is what comes again, not when.
@@ -23,14 +22,6 @@ def receipted_id(pdu: DeliverSm) -> str:
     receipt = parse_receipt(pdu)
     assert receipt is not None
     return receipt.message_id
-
-
-async def until(condition: object, timeout: float = 5.0) -> None:
-    """Wait for a counter the simulator updates as the client's answers arrive."""
-    assert callable(condition)
-    async with asyncio.timeout(timeout):
-        while not condition():
-            await asyncio.sleep(0.005)
 
 
 async def settled(esme: Esme) -> None:

@@ -17,8 +17,8 @@ from jooksms.transports.smpp.pdu import (
 )
 from jooksms.transports.smpp.status import CommandStatus
 from jooksms.transports.smpp.tlv import Tag, find_tlv
+from tests.helpers.esme import BindKind, Esme
 from tests.smsc.conftest import Connect, StartSimulator
-from tests.smsc.esme import BindKind, Esme
 
 S = CommandStatus
 

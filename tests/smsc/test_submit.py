@@ -10,8 +10,9 @@ from jooksms.transports.smpp.receipt import ReceiptState, is_receipt, parse_rece
 from jooksms.transports.smpp.status import CommandStatus
 from jooksms.transports.smpp.tlv import Tag, find_tlv
 from jooksms.transports.smpp.udh import ESM_UDHI, Reassembler, split_for_smpp
+from tests.helpers.esme import Esme
+from tests.helpers.waiting import until
 from tests.smsc.conftest import Connect, StartSimulator
-from tests.smsc.esme import Esme
 
 S = CommandStatus
 
@@ -48,7 +49,7 @@ async def test_submit_gets_an_id_and_its_receipt_on_the_transceiver(
     tlv_id = find_tlv(receipt.tlvs, Tag.RECEIPTED_MESSAGE_ID)
     assert tlv_id is not None and tlv_id.as_str() == resp.message_id
 
-    await _until(lambda: sim.stats.deliveries_acked == 1)
+    await until(lambda: sim.stats.deliveries_acked == 1)
     record = sim.stats.records[0]
     assert (record.message_id, record.text, record.data_coding, record.udh) == (
         resp.message_id,
@@ -179,13 +180,5 @@ async def test_pipelined_submits_in_a_window_are_all_answered(
     assert len({a.message_id for a in answers}) == 2000
     for _ in range(2000):
         await esme.next_delivery()
-    await _until(lambda: sim.stats.deliveries_acked == 2000)
+    await until(lambda: sim.stats.deliveries_acked == 2000)
     assert sim.stats.receipts_sent == 2000
-
-
-async def _until(condition: object, timeout: float = 5.0) -> None:
-    """Wait for a counter the simulator updates as the client's answers arrive."""
-    assert callable(condition)
-    async with asyncio.timeout(timeout):
-        while not condition():
-            await asyncio.sleep(0.005)

@@ -37,18 +37,27 @@ from functools import partial
 from sqlalchemy.orm import Session
 
 from jooksms import metrics
+from jooksms import store as stores
 from jooksms.config import Settings
 from jooksms.db.engine import Database
 from jooksms.db.types import utcnow
-from jooksms.delivery import queue
 from jooksms.delivery.buckets import SharedBuckets
 from jooksms.delivery.lanes import WriteLane
-from jooksms.delivery.queue import Claimed, Failed, LateSent, Outcome, Retry, Sent
 from jooksms.delivery.routing import NoRoute, RoutingTable
 from jooksms.domain.retry import RetryPolicy
 from jooksms.domain.status import Status
 from jooksms.services import messages
 from jooksms.services.messages import Inbound
+from jooksms.store.types import (
+    Applied,
+    Claimed,
+    Failed,
+    LateSent,
+    Moves,
+    Outcome,
+    Retry,
+    Sent,
+)
 from jooksms.transports.base import (
     IncomingSms,
     OutgoingSms,
@@ -115,6 +124,7 @@ class Worker:
         clock: Callable[[], datetime] = utcnow,
     ) -> None:
         self._db = db
+        self._store = stores.for_database(db)
         self._transports = transports
         self._routing = routing
         self._config = config or WorkerConfig()
@@ -226,22 +236,27 @@ class Worker:
         if sweep:
             self._next_sweep = time.monotonic() + config.sweep_every
 
+        store = self._store
+
         def claim(session: Session) -> _Claim:
             swept = _Sweep()
             if sweep:
+                reclaimed = store.reclaim_expired(session, now=now)
+                matched, moves = store.match_pending(session, now=now)
+                reclaimed.extend(moves)
                 swept = _Sweep(
-                    reclaimed=queue.reclaim_expired(session, now=now),
-                    matched=queue.match_pending(session, now=now),
-                    dropped=queue.drop_stale_pending(session, older_than=now - config.pending_ttl),
+                    moves=reclaimed,
+                    matched=matched,
+                    dropped=store.drop_stale_pending(session, older_than=now - config.pending_ttl),
                 )
-            claimed = queue.claim_due(session, now=now, limit=config.batch, lease=config.lease)
-            due = now if len(claimed) == config.batch else queue.next_due(session)
+            claimed = store.claim_due(session, now=now, limit=config.batch, lease=config.lease)
+            due = now if len(claimed) == config.batch else store.next_due(session)
             return _Claim(claimed, due, swept)
 
         done = await self._db.run_write(claim)
         # Counted once committed: a transaction rolled back changed nothing.
         metrics.count_transitions(Status.SENDING, len(done.claimed))
-        metrics.count_transitions(Status.QUEUED, done.swept.reclaimed)
+        metrics.count_moves(done.swept.moves)
         metrics.count_kept_receipts(matched=done.swept.matched, dropped=done.swept.dropped)
         self.receipts_matched += done.swept.matched
         return done.claimed, done.next_due
@@ -333,7 +348,8 @@ class Worker:
         if not self._held:
             return
         ids, now = list(self._held), self._clock()
-        await self._db.run_write(lambda session: queue.release(session, ids, now=now))
+        moves = await self._db.run_write(lambda session: self._store.release(session, ids, now=now))
+        metrics.count_moves(moves)
         log.info("%d claimed messages left unsent, back in the queue", len(ids))
         self._held.clear()
 
@@ -358,21 +374,23 @@ class Worker:
         now = self._clock()
         sent, failed, retries = self._sort(_late_wins(results, late), now)
 
-        def write(session: Session) -> list[Outcome]:
-            queue.record_sent(session, sent, now=now)
-            queue.record_failed(session, failed, now=now)
-            queue.retry_later(session, retries, now=now)
+        store = self._store
+
+        def write(session: Session) -> Applied:
+            moves = store.record_sent(session, sent, now=now)
+            moves.extend(store.record_failed(session, failed, now=now))
+            moves.extend(store.retry_later(session, retries, now=now))
             # After the retries: a late answer drops the retry it comes after.
-            queue.record_late_sent(session, late, now=now)
-            return queue.record_outcomes(session, receipts, now=now)
+            moves.extend(store.record_late_sent(session, late, now=now))
+            applied = store.record_outcomes(session, receipts, now=now)
+            moves.extend(applied.moves)
+            return Applied(moves, applied.unmatched)
 
         # The usual batch, only messages sent, is one statement: no transaction needed.
         alone = not (failed or retries or receipts or late)
-        unmatched = await (self._db.run_single if alone else self._db.run_write)(write)
-        metrics.count_transitions(Status.SENT, len(sent) + len(late))
-        metrics.count_transitions(Status.FAILED, len(failed))
-        metrics.count_transitions(Status.QUEUED, len(retries))
-        self._counted_receipts(receipts, unmatched)
+        applied = await (self._db.run_single if alone else self._db.run_write)(write)
+        metrics.count_moves(applied.moves)
+        self._counted_receipts(receipts, applied.unmatched)
         stored: list[Sent | LateSent] = [*sent, *late]
         for one in stored:
             for key in one.carrier_ids:
@@ -390,14 +408,17 @@ class Worker:
         inbound = [item for item in items if isinstance(item, Inbound)]
         now = self._clock()
 
-        def write(session: Session) -> tuple[list[Outcome], list[Inbound]]:
-            unmatched = queue.record_outcomes(session, receipts, now=now)
+        store = self._store
+
+        def write(session: Session) -> tuple[Applied, list[Inbound]]:
+            applied = store.record_outcomes(session, receipts, now=now)
             _, unowned = messages.receive_batch(session, inbound) if inbound else ([], [])
-            return unmatched, unowned
+            return applied, unowned
 
         run = self._db.run_write if inbound else self._db.run_single
-        unmatched, unowned = await run(write)
-        self._counted_receipts(receipts, unmatched)
+        applied, unowned = await run(write)
+        metrics.count_moves(applied.moves)
+        self._counted_receipts(receipts, applied.unmatched)
         metrics.count_transitions(Status.RECEIVED, len(inbound) - len(unowned))
         metrics.count_unowned_incoming(len(unowned))
         for sms in unowned:
@@ -500,7 +521,7 @@ class Worker:
 
 @dataclass(frozen=True, slots=True)
 class _Sweep:
-    reclaimed: int = 0
+    moves: Moves = field(default_factory=Moves)
     matched: int = 0
     dropped: int = 0
 

@@ -7,52 +7,35 @@ times a transaction per row).
 
 from __future__ import annotations
 
-import random
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, cast
+from typing import Any
 
 from sqlalchemy import (
     ColumnElement,
     Select,
-    Table,
-    and_,
     bindparam,
-    column,
     func,
     insert,
-    literal_column,
     select,
-    table,
-    text,
     update,
 )
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Session
 
-from jooksms.db.models import Contact, Message, MessageCount, PhoneNumber
-from jooksms.db.schema_extras import SQLITE_INDEX_NEW
+from jooksms import store as stores
 from jooksms.db.types import utcnow
 from jooksms.domain.encoding import SegmentInfo, analyse
 from jooksms.domain.phone import normalise_or_keep
-from jooksms.domain.status import CANCELABLE, Direction, Status
+from jooksms.domain.status import Direction, Status
 from jooksms.errors import Conflict, JookSMSError, NotFound, ValidationFailed
 from jooksms.services.pagination import Page, PageRequest
+from jooksms.store.sql import CONTACTS, COUNTS, MESSAGES, NUMBERS
 
-MESSAGES = cast(Table, Message.__table__)
-CONTACTS = cast(Table, Contact.__table__)
-COUNTS = cast(Table, MessageCount.__table__)
-NUMBERS = cast(Table, PhoneNumber.__table__)
-_COUNTER_SHARDS = 8
 # SQLite and asyncpg both cap a statement near 32k bound parameters.
 _CHUNK = 5000
-# FTS5 exposes a hidden column named like its table; MATCH against it searches all.
-_FTS = table("messages_fts", column("rowid"), column("messages_fts"))
-_SEARCH = table("message_search", column("message_id"), column("tsv"))
 _CONTACT_COLUMNS = select(
     CONTACTS.c.id,
     CONTACTS.c.first_name,
@@ -180,8 +163,11 @@ def accept_batch(session: Session, jobs: Sequence[AcceptJob]) -> list[Accepted |
             sender = _sender(owned, jobs[i].from_number)
             rows.extend(_row(account_id, sender, d, now) for d in jobs[i].drafts)
             order.append(i)
-    ids = _insert(session, rows)
-    _count(session, {a: sum(len(jobs[i].drafts) for i in ix) for a, ix in accepted.items()})
+    store = stores.of(session)
+    ids = store.insert_messages(session, rows)
+    store.count_added(
+        session, {a: sum(len(jobs[i].drafts) for i in ix) for a, ix in accepted.items()}
+    )
     _hand_out(session, jobs, order, rows, ids, outcomes)
     return outcomes
 
@@ -260,8 +246,9 @@ def receive_batch(session: Session, inbound: Sequence[Inbound]) -> tuple[list[in
             )
         )
         added[account_id] = added.get(account_id, 0) + 1
-    ids = _insert(session, rows)
-    _count(session, added)
+    store = stores.of(session)
+    ids = store.insert_messages(session, rows)
+    store.count_added(session, added)
     return ids, unowned
 
 
@@ -281,109 +268,6 @@ def _numbers_by_account(session: Session, account_ids: set[int]) -> dict[int, li
     for account_id, number in rows:
         owned.setdefault(account_id, []).append(number)
     return owned
-
-
-def _insert(session: Session, rows: list[dict[str, Any]]) -> list[int]:
-    """Insert the rows; return their ids in row order."""
-    if not rows:
-        return []
-    if session.get_bind().dialect.name == "sqlite":
-        return _insert_sqlite(session, rows)
-    return _insert_postgres(session, rows)
-
-
-def _insert_postgres(session: Session, rows: list[dict[str, Any]]) -> list[int]:
-    """Take the ids from the sequence first, then insert every row with one
-    ``INSERT ... SELECT FROM unnest(...)``: one statement whatever the batch size,
-    and the ids are in row order by construction (RETURNING promises no order)."""
-    ids = list(
-        session.scalars(
-            text(
-                "SELECT nextval(pg_get_serial_sequence('messages', 'id')) FROM generate_series(1, :n)"
-            ),
-            {"n": len(rows)},
-        )
-    )
-    columns = {name: [row[name] for row in rows] for name in _PG_ARRAYS if name != "id"}
-    session.execute(_PG_INSERT, {"id": ids, **columns})
-    return ids
-
-
-def _insert_sqlite(session: Session, rows: list[dict[str, Any]]) -> list[int]:
-    """One ``executemany`` on the driver, which loops in C.
-
-    SQLAlchemy can only keep RETURNING in row order on SQLite by sending one statement
-    per row, several times slower. Inside our write transaction (BEGIN IMMEDIATE: no
-    other writer) SQLite gives each new row max(rowid) + 1, so the ids are the ones
-    that follow the largest id before the insert; the check after it guards that.
-    """
-    dialect = session.get_bind().dialect
-    before = session.scalar(select(func.max(MESSAGES.c.id))) or 0
-    processors = _bind_processors(dialect)
-    names = [c.name for c in MESSAGES.columns if c.name != "id"]
-    converted: dict[tuple[str, Any], Any] = {}  # a batch shares a few timestamps
-
-    def bound(name: str, value: Any) -> Any:
-        process = processors.get(name)
-        if process is None or value is None:
-            return value
-        key = (name, value)
-        if key not in converted:
-            converted[key] = process(value)
-        return converted[key]
-
-    session.connection().exec_driver_sql(
-        f"INSERT INTO messages ({', '.join(names)}) VALUES ({', '.join('?' * len(names))})",
-        [tuple(bound(name, row[name]) for name in names) for row in rows],
-    )
-    after = session.scalar(select(func.max(MESSAGES.c.id))) or 0
-    if after != before + len(rows):
-        raise RuntimeError("SQLite did not assign consecutive ids to the inserted messages")
-    session.connection().exec_driver_sql(SQLITE_INDEX_NEW, (before,))
-    return list(range(before + 1, after + 1))
-
-
-_PG_ARRAYS = {
-    "id": "bigint",
-    "account_id": "bigint",
-    "direction": "text",
-    "status": "text",
-    "number": "text",
-    "from_number": "text",
-    "content": "text",
-    "external_id": "bigint",
-    "segments": "smallint",
-    "encoding": "text",
-    "scheduled_at": "timestamptz",
-    "send_at": "timestamptz",
-    "error_code": "text",
-    "error_message": "text",
-    "created_at": "timestamptz",
-    "updated_at": "timestamptz",
-    "attempts": "smallint",
-    "lease_until": "timestamptz",
-    "connector": "text",
-    "sending_at": "timestamptz",
-    "sent_at": "timestamptz",
-    "delivered_at": "timestamptz",
-    "failed_at": "timestamptz",
-    "canceled_at": "timestamptz",
-}
-_PG_INSERT = text(
-    f"INSERT INTO messages ({', '.join(_PG_ARRAYS)}) "
-    f"SELECT * FROM unnest({', '.join(f'CAST(:{n} AS {t}[])' for n, t in _PG_ARRAYS.items())})"
-)
-
-_PROCESSORS: dict[str, dict[str, Any]] = {}
-
-
-def _bind_processors(dialect: Any) -> dict[str, Any]:
-    """The conversion to the driver's value of each column that needs one."""
-    cached = _PROCESSORS.get(dialect.name)
-    if cached is None:
-        found = {c.name: c.type.bind_processor(dialect) for c in MESSAGES.columns}
-        cached = _PROCESSORS[dialect.name] = {k: v for k, v in found.items() if v is not None}
-    return cached
 
 
 def _save_names(session: Session, *, account_id: int, drafts: Sequence[MessageDraft]) -> None:
@@ -504,25 +388,6 @@ def _blank_row(
         "failed_at": None,
         "canceled_at": None,
     }
-
-
-def _count(session: Session, added: dict[int, int]) -> None:
-    if not added:
-        return
-    dialect = session.get_bind().dialect.name
-    maker = pg_insert if dialect == "postgresql" else sqlite_insert
-    # One row per account on SQLite (one writer); spread over shards on PostgreSQL so
-    # that concurrent writers do not queue on one row lock.
-    shard = random.randrange(_COUNTER_SHARDS) if dialect == "postgresql" else 0
-    stmt = maker(COUNTS).values(
-        [{"account_id": a, "shard": shard, "n": n} for a, n in sorted(added.items())]
-    )
-    session.execute(
-        stmt.on_conflict_do_update(
-            index_elements=["account_id", "shard"],
-            set_={"n": COUNTS.c.n + stmt.excluded.n},
-        )
-    )
 
 
 # -- read ---------------------------------------------------------------------
@@ -651,7 +516,7 @@ def _criteria(session: AsyncSession, c: SearchFilter) -> list[ColumnElement[bool
     if c.to_date:
         where.append(MESSAGES.c.created_at <= c.to_date)
     if c.query is not None:
-        where.append(_matches(session.get_bind().dialect.name, search_words(c.query)))
+        where.append(stores.of(session).matches_words(search_words(c.query)))
     return where
 
 
@@ -663,40 +528,18 @@ def search_words(query: str) -> list[str]:
     return words[:32]
 
 
-def _matches(dialect: str, words: list[str]) -> ColumnElement[bool]:
-    if dialect == "postgresql":
-        return MESSAGES.c.id.in_(
-            select(_SEARCH.c.message_id).where(
-                _SEARCH.c.tsv.op("@@")(
-                    func.plainto_tsquery(literal_column("'simple'"), " ".join(words))
-                )
-            )
-        )
-    # FTS5 phrase syntax: each word quoted, so no word is read as an operator.
-    fts_query = " ".join(f'"{w}"' for w in words)
-    return MESSAGES.c.id.in_(select(_FTS.c.rowid).where(_FTS.c.messages_fts.op("MATCH")(fts_query)))
-
-
 # -- cancel -------------------------------------------------------------------
 
 
 async def cancel(session: AsyncSession, *, account_id: int, message_id: int) -> MessageView:
-    """Cancel a message that has not left yet. The status check and the change are one
-    UPDATE, so a worker claiming the row at the same moment cannot also send it."""
+    """Cancel a message that has not left yet (the store's one UPDATE decides, so a
+    worker claiming it at the same moment cannot also send it)."""
     now = utcnow()
-    result = await session.execute(
-        update(MESSAGES)
-        .where(
-            and_(
-                MESSAGES.c.id == message_id,
-                MESSAGES.c.account_id == account_id,
-                MESSAGES.c.status.in_([s.value for s in CANCELABLE]),
-            )
-        )
-        .values(status=Status.CANCELED.value, updated_at=now, canceled_at=now, send_at=None)
+    moved = await session.run_sync(
+        lambda s: stores.of(s).cancel(s, account_id=account_id, message_id=message_id, now=now)
     )
     current = await get(session, account_id=account_id, message_id=message_id)
-    if not getattr(result, "rowcount", 0):
+    if not moved:
         raise Conflict(
             f"message {message_id} is {current.status} and can no longer be canceled",
             fields={"status": current.status},

@@ -16,13 +16,14 @@ from typing import Final
 
 from twilio.request_validator import RequestValidator
 
+from jooksms import metrics
+from jooksms import store as stores
 from jooksms.db.engine import Database
 from jooksms.db.types import utcnow
-from jooksms.delivery import queue
-from jooksms.delivery.queue import Outcome
 from jooksms.errors import Forbidden, ValidationFailed
 from jooksms.services import connectors, messages
 from jooksms.services.messages import Inbound
+from jooksms.store.types import Outcome
 from jooksms.transports.smpp.receipt import message_id_key
 
 log = logging.getLogger(__name__)
@@ -80,12 +81,13 @@ async def twilio_status(db: Database, *, connector: str, form: SignedForm) -> Re
         error_code=None if status in DELIVERED else (form.get("ErrorCode") or "").strip() or None,
     )
     now = utcnow()
-    unmatched = await db.run_write(
-        lambda session: queue.record_outcomes(session, [outcome], now=now)
+    applied = await db.run_write(
+        lambda session: stores.of(session).record_outcomes(session, [outcome], now=now)
     )
-    if unmatched:
+    metrics.count_moves(applied.moves)
+    if applied.unmatched:
         log.info("Twilio status %s for %s on %s: message not known yet", status, sid, connector)
-    return Recorded(outcome, matched=not unmatched)
+    return Recorded(outcome, matched=not applied.unmatched)
 
 
 async def twilio_incoming(db: Database, *, connector: str, form: SignedForm) -> bool:

@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlencode
 
-from tests.integration.live import LOOPBACK, free_port, stop_processes
+from tests.helpers.live import LOOPBACK, free_port, stop_processes
 
 BOXES = ("bearerbox", "smsbox")
 SMSC_ID = "jooksms-sim"

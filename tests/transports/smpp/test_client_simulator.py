@@ -7,8 +7,7 @@ received instead.
 
 from __future__ import annotations
 
-import asyncio
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 
 import pytest
 
@@ -17,6 +16,7 @@ from jooksms.smsc.simulator import Simulator
 from jooksms.transports.base import IncomingSms, OutgoingSms
 from jooksms.transports.smpp.client import Charset, Receipt, SmppClient, SmppConfig
 from jooksms.transports.smpp.udh import ESM_UDHI, parse_udh
+from tests.helpers.waiting import until
 
 DESTINATION = "50768819519"
 
@@ -27,12 +27,6 @@ async def simulator() -> AsyncIterator[Simulator]:
     await sim.start()
     yield sim
     await sim.stop()
-
-
-async def until(condition: Callable[[], bool], timeout: float = 5.0) -> None:
-    async with asyncio.timeout(timeout):
-        while not condition():
-            await asyncio.sleep(0.01)
 
 
 async def test_latin1_connector_end_to_end(simulator: Simulator) -> None:

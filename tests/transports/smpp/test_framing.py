@@ -19,7 +19,7 @@ from jooksms.transports.smpp.pdu import (
     SubmitSmResp,
 )
 from jooksms.transports.smpp.status import CommandStatus
-from tests.transports.smpp.strategies import any_pdu
+from tests.helpers.pdu_strategies import any_pdu
 
 S = CommandStatus
 

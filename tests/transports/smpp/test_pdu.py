@@ -34,7 +34,7 @@ from jooksms.transports.smpp.pdu import (
 )
 from jooksms.transports.smpp.status import CommandStatus
 from jooksms.transports.smpp.tlv import MessageState, Tag, Tlv
-from tests.transports.smpp.strategies import STRATEGIES, any_pdu
+from tests.helpers.pdu_strategies import STRATEGIES, any_pdu
 
 S = CommandStatus
 

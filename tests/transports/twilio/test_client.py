@@ -18,8 +18,8 @@ from jooksms.transports.twilio import (
     TwilioConfigError,
     interpret,
 )
-from tests.integration.live import free_port
-from tests.transports.twilio.fake_twilio import FakeTwilio
+from tests.helpers.fake_twilio import FakeTwilio
+from tests.helpers.live import free_port
 
 CALLBACK = "https://sms.example.com/webhooks/twilio/tw/status"
 

@@ -1,86 +1,58 @@
-"""The queue on SQLite and PostgreSQL: claims, leases, results and receipts."""
+"""The message store's contract, on SQLite and PostgreSQL: claims, leases, results,
+receipts, and the transitions each write reports."""
 
 from __future__ import annotations
 
 import asyncio
 from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import select, update
+from sqlalchemy import select
+from sqlalchemy.orm import Session
 
+from jooksms import store as stores
 from jooksms.db.engine import Database
-from jooksms.delivery import queue
-from jooksms.delivery.queue import Failed, Outcome, Retry, Sent
-from jooksms.domain.encoding import analyse
-from jooksms.services import accounts, messages
-from jooksms.services.messages import MESSAGES, MessageDraft
-from tests.conftest import fresh_number
-
-LEASE = timedelta(seconds=30)
-
-
-async def _account_with_messages(
-    db: Database, count: int, **draft: object
-) -> tuple[int, list[int]]:
-    async with db.write() as session:
-        account = await accounts.create_account(session, name="q", numbers=[fresh_number()])
-        ids = await messages.accept(
-            session,
-            account_id=account.id,
-            from_number=None,
-            drafts=[
-                MessageDraft(to="+50768819519", body="queue me", info=analyse("queue me"), **draft)  # type: ignore[arg-type]
-                for _ in range(count)
-            ],
-        )
-    return account.id, ids
-
-
-async def _only_these_due(db: Database, ids: list[int]) -> None:
-    """Push every other waiting message of the shared test database far out, so a
-    claim here takes only this test's messages and leaves other tests' alone."""
-    async with db.write() as session:
-        await session.execute(
-            update(MESSAGES)
-            .where(MESSAGES.c.status.in_(["queued", "scheduled"]), MESSAGES.c.id.not_in(ids))
-            .values(send_at=_far_future())
-        )
-
-
-async def _status(db: Database, ids: list[int]) -> dict[int, str]:
-    async with db.read() as session:
-        rows = await session.execute(
-            select(MESSAGES.c.id, MESSAGES.c.status).where(MESSAGES.c.id.in_(ids))
-        )
-        return dict(rows.all())
-
-
-def _far_future() -> datetime:
-    return datetime.now(UTC) + timedelta(days=365 * 50)
+from jooksms.domain.status import Status
+from jooksms.services import messages
+from jooksms.store.sql import MESSAGES, PARTS, PENDING
+from jooksms.store.types import Failed, Moves, Outcome, Retry, Sent
+from tests.helpers.messages import (
+    LEASE,
+    account_with_messages,
+    far_future,
+    only_these_due,
+    status_of,
+)
 
 
 async def test_claim_takes_due_messages_once(db: Database) -> None:
-    _, ids = await _account_with_messages(db, 5)
-    await _only_these_due(db, ids)
+    _, ids = await account_with_messages(db, 5)
+    await only_these_due(db, ids)
     now = datetime.now(UTC)
-    first = await db.run_write(lambda s: queue.claim_due(s, now=now, limit=100_000, lease=LEASE))
+    first = await db.run_write(
+        lambda s: stores.of(s).claim_due(s, now=now, limit=100_000, lease=LEASE)
+    )
     mine = [c for c in first if c.id in ids]
     assert [c.id for c in mine] == ids
     assert all(c.attempts == 1 and c.content == "queue me" for c in mine)
-    second = await db.run_write(lambda s: queue.claim_due(s, now=now, limit=100_000, lease=LEASE))
+    second = await db.run_write(
+        lambda s: stores.of(s).claim_due(s, now=now, limit=100_000, lease=LEASE)
+    )
     assert not {c.id for c in second} & set(ids)
-    assert set((await _status(db, ids)).values()) == {"sending"}
+    assert set((await status_of(db, ids)).values()) == {"sending"}
 
 
 async def test_scheduled_messages_wait_for_their_time(db: Database) -> None:
     later = datetime.now(UTC) + timedelta(hours=1)
-    _, ids = await _account_with_messages(db, 2, scheduled_at=later)
-    await _only_these_due(db, ids)
+    _, ids = await account_with_messages(db, 2, scheduled_at=later)
+    await only_these_due(db, ids)
     early = await db.run_write(
-        lambda s: queue.claim_due(s, now=datetime.now(UTC), limit=100_000, lease=LEASE)
+        lambda s: stores.of(s).claim_due(s, now=datetime.now(UTC), limit=100_000, lease=LEASE)
     )
     assert not {c.id for c in early} & set(ids)
     due = await db.run_write(
-        lambda s: queue.claim_due(s, now=later + timedelta(seconds=1), limit=100_000, lease=LEASE)
+        lambda s: stores.of(s).claim_due(
+            s, now=later + timedelta(seconds=1), limit=100_000, lease=LEASE
+        )
     )
     assert set(ids) <= {c.id for c in due}
 
@@ -88,12 +60,12 @@ async def test_scheduled_messages_wait_for_their_time(db: Database) -> None:
 async def test_canceled_message_is_never_claimed_and_claimed_cannot_be_canceled(
     db: Database,
 ) -> None:
-    account, ids = await _account_with_messages(db, 2)
-    await _only_these_due(db, ids)
+    account, ids = await account_with_messages(db, 2)
+    await only_these_due(db, ids)
     async with db.write() as session:
         await messages.cancel(session, account_id=account, message_id=ids[0])
     claimed = await db.run_write(
-        lambda s: queue.claim_due(s, now=datetime.now(UTC), limit=100_000, lease=LEASE)
+        lambda s: stores.of(s).claim_due(s, now=datetime.now(UTC), limit=100_000, lease=LEASE)
     )
     assert ids[0] not in {c.id for c in claimed}
     assert ids[1] in {c.id for c in claimed}
@@ -107,28 +79,32 @@ async def test_canceled_message_is_never_claimed_and_claimed_cannot_be_canceled(
 
 
 async def test_expired_lease_puts_messages_back(db: Database) -> None:
-    _, ids = await _account_with_messages(db, 3)
-    await _only_these_due(db, ids)
+    _, ids = await account_with_messages(db, 3)
+    await only_these_due(db, ids)
     now = datetime.now(UTC)
-    await db.run_write(lambda s: queue.claim_due(s, now=now, limit=100_000, lease=LEASE))
-    assert await db.run_write(lambda s: queue.reclaim_expired(s, now=now)) == 0
+    await db.run_write(lambda s: stores.of(s).claim_due(s, now=now, limit=100_000, lease=LEASE))
+    assert await db.run_write(lambda s: stores.of(s).reclaim_expired(s, now=now)) == []
     later = now + LEASE + timedelta(seconds=1)
-    assert await db.run_write(lambda s: queue.reclaim_expired(s, now=later)) >= 3
-    again = await db.run_write(lambda s: queue.claim_due(s, now=later, limit=100_000, lease=LEASE))
+    moved = await db.run_write(lambda s: stores.of(s).reclaim_expired(s, now=later))
+    assert set(ids) <= set(moved.ids(Status.QUEUED))
+    again = await db.run_write(
+        lambda s: stores.of(s).claim_due(s, now=later, limit=100_000, lease=LEASE)
+    )
     mine = [c for c in again if c.id in ids]
     assert [c.attempts for c in mine] == [2, 2, 2]
 
 
 async def test_results_and_receipts_follow_the_transition_table(db: Database) -> None:
-    account, ids = await _account_with_messages(db, 4)
-    await _only_these_due(db, ids)
+    account, ids = await account_with_messages(db, 4)
+    await only_these_due(db, ids)
     now = datetime.now(UTC)
-    await db.run_write(lambda s: queue.claim_due(s, now=now, limit=100_000, lease=LEASE))
+    await db.run_write(lambda s: stores.of(s).claim_due(s, now=now, limit=100_000, lease=LEASE))
     a, b, c, d = ids
     tag = f"t{a}"
 
-    def results(s):  # type: ignore[no-untyped-def]
-        queue.record_sent(
+    def results(s: Session) -> Moves:
+        store = stores.of(s)
+        moves = store.record_sent(
             s,
             [
                 Sent(a, account, "sim", [f"{tag}-1"]),
@@ -136,13 +112,25 @@ async def test_results_and_receipts_follow_the_transition_table(db: Database) ->
             ],
             now=now,
         )
-        queue.record_failed(s, [Failed(c, "0x0000000B", "invalid destination")], now=now)
-        queue.retry_later(s, [Retry(d, _far_future(), "0x00000058", "throttled")], now=now)
+        moves.extend(
+            store.record_failed(s, [Failed(c, "0x0000000B", "invalid destination")], now=now)
+        )
+        moves.extend(
+            store.retry_later(s, [Retry(d, far_future(), "0x00000058", "throttled")], now=now)
+        )
+        return moves
 
-    await db.run_write(results)
-    assert await _status(db, ids) == {a: "sent", b: "sent", c: "failed", d: "queued"}
-    unmatched = await db.run_write(
-        lambda s: queue.record_outcomes(
+    moves = await db.run_write(results)
+    assert await status_of(db, ids) == {a: "sent", b: "sent", c: "failed", d: "queued"}
+    # Each write reports what it moved, and nothing else.
+    assert sorted((m.message_id, m.status, m.account_id) for m in moves) == [
+        (a, Status.SENT, account),
+        (b, Status.SENT, account),
+        (c, Status.FAILED, account),
+        (d, Status.QUEUED, account),
+    ]
+    applied = await db.run_write(
+        lambda s: stores.of(s).record_outcomes(
             s,
             [
                 Outcome("sim", f"{tag}-1", delivered=True),
@@ -153,16 +141,23 @@ async def test_results_and_receipts_follow_the_transition_table(db: Database) ->
             now=now,
         )
     )
-    assert {(o.connector, o.carrier_id) for o in unmatched} == {
+    assert {(o.connector, o.carrier_id) for o in applied.unmatched} == {
         ("sim", "nobody"),
         ("other", f"{tag}-1"),
     }
-    assert await _status(db, ids) == {a: "delivered", b: "failed", c: "failed", d: "queued"}
-    # A late receipt cannot move a final message.
-    await db.run_write(
-        lambda s: queue.record_outcomes(s, [Outcome("sim", f"{tag}-1", delivered=False)], now=now)
+    assert await status_of(db, ids) == {a: "delivered", b: "failed", c: "failed", d: "queued"}
+    assert sorted((m.message_id, m.status) for m in applied.moves) == [
+        (a, Status.DELIVERED),
+        (b, Status.FAILED),
+    ]
+    # A late receipt cannot move a final message, and reports that it moved nothing.
+    again = await db.run_write(
+        lambda s: stores.of(s).record_outcomes(
+            s, [Outcome("sim", f"{tag}-1", delivered=False)], now=now
+        )
     )
-    assert (await _status(db, [a]))[a] == "delivered"
+    assert again.moves == [] and again.unmatched == []
+    assert (await status_of(db, [a]))[a] == "delivered"
     async with db.read() as session:
         row = (
             await session.execute(
@@ -176,12 +171,12 @@ async def test_results_and_receipts_follow_the_transition_table(db: Database) ->
 
 
 async def test_concurrent_claims_never_share_a_message(db: Database) -> None:
-    _, ids = await _account_with_messages(db, 400)
-    await _only_these_due(db, ids)
+    _, ids = await account_with_messages(db, 400)
+    await only_these_due(db, ids)
     now = datetime.now(UTC)
     batches = await asyncio.gather(
         *(
-            db.run_write(lambda s: queue.claim_due(s, now=now, limit=50, lease=LEASE))
+            db.run_write(lambda s: stores.of(s).claim_due(s, now=now, limit=50, lease=LEASE))
             for _ in range(12)
         )
     )
@@ -194,13 +189,13 @@ async def _claimed_and_sent(
     db: Database, count: int, parts: int
 ) -> tuple[list[int], dict[int, list[str]]]:
     """``count`` messages claimed and recorded as sent, ``parts`` carrier ids each."""
-    account, ids = await _account_with_messages(db, count)
-    await _only_these_due(db, ids)
+    account, ids = await account_with_messages(db, count)
+    await only_these_due(db, ids)
     now = datetime.now(UTC)
-    await db.run_write(lambda s: queue.claim_due(s, now=now, limit=100_000, lease=LEASE))
+    await db.run_write(lambda s: stores.of(s).claim_due(s, now=now, limit=100_000, lease=LEASE))
     carrier_ids = {mid: [f"m{mid}-{n}" for n in range(1, parts + 1)] for mid in ids}
     sent = [Sent(mid, account, "sim", carrier_ids[mid]) for mid in ids]
-    await db.run_write(lambda s: queue.record_sent(s, sent, now=now))
+    await db.run_write(lambda s: stores.of(s).record_sent(s, sent, now=now))
     return ids, carrier_ids
 
 
@@ -214,8 +209,8 @@ async def test_mixed_and_repeated_receipts_in_one_batch(db: Database) -> None:
     part's code. A carrier repeating a receipt changes nothing."""
     (a, b), parts = await _claimed_and_sent(db, 2, parts=2)
     now = datetime.now(UTC)
-    unmatched = await db.run_write(
-        lambda s: queue.record_outcomes(
+    applied = await db.run_write(
+        lambda s: stores.of(s).record_outcomes(
             s,
             [
                 Outcome("sim", parts[a][0], delivered=True),
@@ -229,35 +224,39 @@ async def test_mixed_and_repeated_receipts_in_one_batch(db: Database) -> None:
             now=now,
         )
     )
-    assert [o.carrier_id for o in unmatched] == [f"unknown-{a}"] * 2
+    assert [o.carrier_id for o in applied.unmatched] == [f"unknown-{a}"] * 2
+    assert sorted((m.message_id, m.status) for m in applied.moves) == [
+        (a, Status.FAILED),
+        (b, Status.DELIVERED),
+    ]
     async with db.read() as session:
         kept = (
             await session.execute(
-                select(queue.PENDING.c.delivered).where(
-                    queue.PENDING.c.carrier_id == f"unknown-{a}"
-                )
+                select(PENDING.c.delivered).where(PENDING.c.carrier_id == f"unknown-{a}")
             )
         ).all()
     assert len(kept) == 1  # kept once, whichever of the two
-    assert await _status(db, [a, b]) == {a: "failed", b: "delivered"}
+    assert await status_of(db, [a, b]) == {a: "failed", b: "delivered"}
     assert await _error_code(db, a) == "045"
 
 
 async def test_a_receipt_kept_before_its_part_is_applied_when_the_part_is_stored(
     db: Database,
 ) -> None:
-    account, ids = await _account_with_messages(db, 1)
-    await _only_these_due(db, ids)
+    account, ids = await account_with_messages(db, 1)
+    await only_these_due(db, ids)
     [mid] = ids
     now = datetime.now(UTC)
-    await db.run_write(lambda s: queue.claim_due(s, now=now, limit=100_000, lease=LEASE))
+    await db.run_write(lambda s: stores.of(s).claim_due(s, now=now, limit=100_000, lease=LEASE))
     early = Outcome("sim", f"early-{mid}", delivered=False, error_code="0x0B")
-    kept = await db.run_write(lambda s: queue.record_outcomes(s, [early], now=now))
-    assert kept == [early]
-    assert (await _status(db, ids))[mid] == "sending"
+    kept = await db.run_write(lambda s: stores.of(s).record_outcomes(s, [early], now=now))
+    assert kept.unmatched == [early] and kept.moves == []
+    assert (await status_of(db, ids))[mid] == "sending"
     sent = [Sent(mid, account, "sim", [f"early-{mid}"])]
-    await db.run_write(lambda s: queue.record_sent(s, sent, now=now))
-    assert (await _status(db, ids))[mid] == "failed"
+    moves = await db.run_write(lambda s: stores.of(s).record_sent(s, sent, now=now))
+    # Sent, then failed by the receipt kept for it: both in the one write.
+    assert [(m.message_id, m.status) for m in moves] == [(mid, Status.SENT), (mid, Status.FAILED)]
+    assert (await status_of(db, ids))[mid] == "failed"
     assert await _error_code(db, mid) == "0x0B"
 
 
@@ -274,9 +273,9 @@ async def test_deleting_a_message_deletes_its_parts_and_search_entry(db: Databas
         parts = dict(
             (
                 await session.execute(
-                    select(queue.PARTS.c.message_id, func.count())
-                    .where(queue.PARTS.c.message_id.in_(ids))
-                    .group_by(queue.PARTS.c.message_id)
+                    select(PARTS.c.message_id, func.count())
+                    .where(PARTS.c.message_id.in_(ids))
+                    .group_by(PARTS.c.message_id)
                 )
             ).all()
         )

@@ -22,7 +22,7 @@ from urllib.parse import quote, urlencode
 
 import httpx
 
-from tests.integration.live import stop_processes
+from tests.helpers.live import stop_processes
 
 LOOPBACK = "127.0.0.1"
 #: The simulator's default account (``--system-id`` / ``--password``).

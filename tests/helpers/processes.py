@@ -15,7 +15,7 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import create_async_engine
 
 from jooksms.config import load_settings
-from tests.integration.live import jooksms
+from tests.helpers.live import jooksms
 
 
 def sim_stats(http_port: int) -> dict[str, int]:

@@ -22,8 +22,8 @@ import asyncpg
 import httpx
 from sqlalchemy import make_url
 
-from tests.integration.live import LOOPBACK, free_port, jooksms, start_serve, stop_processes
-from tests.integration.processes import (
+from tests.helpers.live import LOOPBACK, free_port, jooksms, start_serve, stop_processes
+from tests.helpers.processes import (
     accept_messages,
     account_with_connector,
     open_messages,
