@@ -18,13 +18,12 @@ from dataclasses import dataclass
 from typing import cast
 
 from sqlalchemy import Table, select, update
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Session
 
 from jooksms.db.engine import Database
 from jooksms.db.models import Connector, ConnectorBucket
+from jooksms.store.sql import upsert
 
 BUCKETS = cast(Table, ConnectorBucket.__table__)
 
@@ -39,15 +38,17 @@ class Grant:
 def take(session: Session, connector: str, *, want: int, rate: float, now: float) -> Grant:
     """Take up to ``want`` tokens from the connector's bucket, in one transaction."""
     burst = max(float(want), 1.0)
-    query = select(BUCKETS.c.tokens, BUCKETS.c.refilled).where(BUCKETS.c.connector == connector)
-    dialect = session.get_bind().dialect.name
-    if dialect == "postgresql":
-        query = query.with_for_update()
+    # FOR UPDATE holds other workers' refills of this connector on PostgreSQL; SQLite,
+    # one writer, has no such clause and SQLAlchemy leaves it out there.
+    query = (
+        select(BUCKETS.c.tokens, BUCKETS.c.refilled)
+        .where(BUCKETS.c.connector == connector)
+        .with_for_update()
+    )
     row = session.execute(query).first()
     if row is None:
-        insert_ = pg_insert if dialect == "postgresql" else sqlite_insert
         session.execute(
-            insert_(BUCKETS)
+            upsert(session, BUCKETS)
             .values(connector=connector, tokens=burst, refilled=now)
             .on_conflict_do_nothing()
         )

@@ -26,13 +26,12 @@ from datetime import datetime
 from typing import Any, cast
 
 from sqlalchemy import Table, delete, func, select, text
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
 from jooksms.db.models import Event as EventRow
 from jooksms.db.models import EventCursor, Message
 from jooksms.events.types import Event, MessageData
+from jooksms.store.sql import is_postgres, upsert
 
 EVENTS = cast(Table, EventRow.__table__)
 CURSORS = cast(Table, EventCursor.__table__)
@@ -65,7 +64,7 @@ def read(
     """Up to ``limit`` events after ``after``, oldest first, and the position after
     the last one read (``after`` itself when there is none). Filtering by account or
     type still moves the position over what was passed by."""
-    postgres = _is_postgres(session)
+    postgres = is_postgres(session)
     txid = text("events.txid") if postgres else None
     columns: list[Any] = [
         EVENTS.c.id,
@@ -117,7 +116,7 @@ def position_of(session: Session, event_id: int) -> Position:
     event pruned since takes the transaction of the nearest older one still kept."""
     if event_id <= 0:
         return START
-    if not _is_postgres(session):
+    if not is_postgres(session):
         return Position(0, event_id)
     txid = session.execute(
         text("SELECT txid FROM events WHERE id <= :i ORDER BY id DESC LIMIT 1").bindparams(
@@ -130,7 +129,7 @@ def position_of(session: Session, event_id: int) -> Position:
 def head(session: Session) -> Position:
     """Where a new consumer that wants only what happens from now on starts: after
     every event readable now (on PostgreSQL, of every transaction that has ended)."""
-    if not _is_postgres(session):
+    if not is_postgres(session):
         return Position(0, int(session.execute(select(func.max(EVENTS.c.id))).scalar() or 0))
     xmin = session.execute(
         text("SELECT pg_snapshot_xmin(pg_current_snapshot())::text::bigint")
@@ -148,14 +147,13 @@ def load_cursor(session: Session, name: str) -> Position | None:
 def save_cursor(session: Session, name: str, position: Position, *, now: datetime) -> None:
     """Store a consumer's position, in the transaction that records what it did with
     the events up to it: a consumer killed at any moment starts where it left off."""
-    insert_ = pg_insert if _is_postgres(session) else sqlite_insert
     values = {
         "name": name,
         "txid": position.txid,
         "event_id": position.event_id,
         "updated_at": now,
     }
-    statement = insert_(CURSORS).values(values)
+    statement = upsert(session, CURSORS).values(values)
     session.execute(
         statement.on_conflict_do_update(
             index_elements=["name"],
@@ -195,7 +193,3 @@ def _event(row: Any) -> Event:
         )
     data = json.loads(row.data) if row.data else None
     return Event(row.id, row.account_id, row.type, row.created_at, message, data)
-
-
-def _is_postgres(session: Session) -> bool:
-    return session.get_bind().dialect.name == "postgresql"

@@ -7,8 +7,6 @@ from dataclasses import dataclass
 from typing import cast
 
 from sqlalchemy import Table, delete, func, select
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -16,6 +14,7 @@ from jooksms.db.models import Contact, ContactGroup, ContactGroupMember
 from jooksms.db.types import utcnow
 from jooksms.errors import Conflict, NotFound
 from jooksms.services.pagination import Page, PageRequest
+from jooksms.store.sql import upsert
 
 MEMBERS = cast(Table, ContactGroupMember.__table__)
 
@@ -171,9 +170,8 @@ async def add_members(
     # A read-then-insert lets two concurrent adds of one contact collide on the primary
     # key (a 500 on PostgreSQL); ON CONFLICT keeps the call idempotent, and RETURNING
     # yields only the rows this call inserted.
-    maker = pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
     stmt = (
-        maker(MEMBERS)
+        upsert(session, MEMBERS)
         .on_conflict_do_nothing(index_elements=["group_id", "contact_id"])
         .returning(MEMBERS.c.contact_id)
     )

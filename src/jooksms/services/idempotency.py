@@ -18,12 +18,10 @@ import hashlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 import orjson
-from sqlalchemy import delete, select, update
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy import Table, delete, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Session
 
@@ -32,6 +30,7 @@ from jooksms.db.models import IdempotencyKey
 from jooksms.db.types import utcnow
 from jooksms.errors import Conflict, ValidationFailed
 from jooksms.services.messages import Accepted, AcceptJob
+from jooksms.store.sql import upsert
 
 if TYPE_CHECKING:  # the intake calls this module's claim(); no import cycle at run time
     from jooksms.services.intake import Intake
@@ -39,6 +38,8 @@ if TYPE_CHECKING:  # the intake calls this module's claim(); no import cycle at 
 HEADER = "Idempotency-Key"
 KEPT = timedelta(hours=24)
 _MAX_LENGTH = 255
+
+_KEYS = cast(Table, IdempotencyKey.__table__)
 
 
 @dataclass(frozen=True, slots=True)
@@ -102,7 +103,6 @@ async def stored_answer(session: AsyncSession, claim: Claim, *, now: datetime) -
 
 def claim(session: Session, claims: list[Claim], *, now: datetime) -> list[bool]:
     """Claim each key; whether each was won. An expired row of the key goes first."""
-    insert = pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
     won = [False] * len(claims)
     # In one order everywhere, so two transactions claiming the same keys cannot
     # each wait for the other.
@@ -115,7 +115,7 @@ def claim(session: Session, claims: list[Claim], *, now: datetime) -> list[bool]
             .where(IdempotencyKey.created_at < now - KEPT)
         )
         inserted = session.execute(
-            insert(IdempotencyKey)
+            upsert(session, _KEYS)
             .values(
                 account_id=item.account_id,
                 key=item.key,
