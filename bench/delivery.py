@@ -481,7 +481,7 @@ class Sample:
 
 
 @dataclass(slots=True)
-class Outcome:
+class DeliveryReport:
     """The figures of one run (ours or Kannel's)."""
 
     setup: str
@@ -549,7 +549,7 @@ def setup_name(opts: Options) -> str:
     return f"JookSMS PostgreSQL, API + {workers} worker{'s' if workers > 1 else ''}" + label
 
 
-def _timed(outcome: Outcome, label: str, body: Callable[[ExitStack], None]) -> None:
+def _timed(outcome: DeliveryReport, label: str, body: Callable[[ExitStack], None]) -> None:
     """Run ``body`` with an exit stack for what it starts; a failure is kept in the
     outcome (the other setups still run) and the time taken either way."""
     started = time.monotonic()
@@ -562,8 +562,8 @@ def _timed(outcome: Outcome, label: str, body: Callable[[ExitStack], None]) -> N
     outcome.run_seconds = time.monotonic() - started
 
 
-def run_ours(opts: Options, run_no: int) -> Outcome:
-    outcome = Outcome(setup_name(opts), opts.messages)
+def run_ours(opts: Options, run_no: int) -> DeliveryReport:
+    outcome = DeliveryReport(setup_name(opts), opts.messages)
     tag = f"{opts.backend}-w{opts.workers}-{opts.smsc}-r{run_no}"
     print(f"\n=== {outcome.setup}, run {run_no or 'profiled'} ===", flush=True)
     _timed(outcome, outcome.setup, lambda stack: _run_ours(opts, tag, outcome, stack))
@@ -583,7 +583,7 @@ def _gc_stats(log: Path) -> dict[str, Any]:
     return {}
 
 
-def _run_ours(opts: Options, tag: str, outcome: Outcome, stack: ExitStack) -> None:
+def _run_ours(opts: Options, tag: str, outcome: DeliveryReport, stack: ExitStack) -> None:
     tmp = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="jooksms-delivery-")))
     if opts.backend == "sqlite":
         db_path = tmp / "delivery.db"
@@ -655,7 +655,7 @@ def _our_smsc(opts: Options, tag: str, stack: ExitStack) -> Simulator | NetSmppS
 
 def throughput(
     opts: Options,
-    outcome: Outcome,
+    outcome: DeliveryReport,
     sim: Simulator | NetSmppSmsc,
     fleet: Fleet,
     workers: list[Proc],
@@ -786,7 +786,7 @@ def _submit_rate(samples: list[Sample], n: int) -> float | None:
 
 def latency(
     opts: Options,
-    outcome: Outcome,
+    outcome: DeliveryReport,
     sim: Simulator,
     fleet: Fleet,
     probe: Probe,
@@ -1026,8 +1026,8 @@ def _smsc_label(smsc: str, receipts: bool) -> str:
     return (", Net::SMPP SMSC" if smsc == "netsmpp" else "") + ("" if receipts else ", no receipts")
 
 
-def run_kannel(opts: KannelOptions, run_no: int) -> Outcome:
-    outcome = Outcome(kannel_setup_name(opts), opts.messages)
+def run_kannel(opts: KannelOptions, run_no: int) -> DeliveryReport:
+    outcome = DeliveryReport(kannel_setup_name(opts), opts.messages)
     why = kannel.missing()
     if why:
         outcome.error = f"Kannel is not installed: {why}"
@@ -1055,7 +1055,9 @@ def _kannel_smsc(opts: KannelOptions, run_no: int, stack: ExitStack) -> Simulato
     )
 
 
-def _run_kannel(opts: KannelOptions, run_no: int, outcome: Outcome, stack: ExitStack) -> None:
+def _run_kannel(
+    opts: KannelOptions, run_no: int, outcome: DeliveryReport, stack: ExitStack
+) -> None:
     print(f"\n=== {outcome.setup}, run {run_no} ===", flush=True)
     n = opts.messages
     tmp = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="jooksms-kannel-")))
@@ -1209,7 +1211,7 @@ def _table(rows: list[tuple[str, ...]]) -> None:
             print("-+-".join("-" * w for w in widths))
 
 
-def print_report(outcomes: list[Outcome]) -> None:
+def print_report(outcomes: list[DeliveryReport]) -> None:
     setups = list(dict.fromkeys(o.setup for o in outcomes))
     print("\n=== End to end (median (min-max) over runs) ===")
     rows: list[tuple[str, ...]] = [
@@ -1258,12 +1260,12 @@ def print_report(outcomes: list[Outcome]) -> None:
             _print_profile(o)
 
 
-def _median_e2e(outcomes: list[Outcome], setup: str) -> float | None:
+def _median_e2e(outcomes: list[DeliveryReport], setup: str) -> float | None:
     values = [o.e2e_per_s for o in outcomes if o.setup == setup and o.e2e_per_s and not o.error]
     return statistics.median(values) if values else None
 
 
-def _print_kannel_ratio(outcomes: list[Outcome], setups: list[str]) -> None:
+def _print_kannel_ratio(outcomes: list[DeliveryReport], setups: list[str]) -> None:
     for kannel_setup in (s for s in setups if s.startswith("Kannel")):
         reference = _median_e2e(outcomes, kannel_setup)
         if not reference:
@@ -1275,7 +1277,7 @@ def _print_kannel_ratio(outcomes: list[Outcome], setups: list[str]) -> None:
                 print(f"  {setup}: {ours / reference:.2f} x")
 
 
-def _print_latency(outcomes: list[Outcome], setups: list[str]) -> None:
+def _print_latency(outcomes: list[DeliveryReport], setups: list[str]) -> None:
     rows: list[tuple[str, ...]] = [
         (
             "setup",
@@ -1308,7 +1310,7 @@ def _print_latency(outcomes: list[Outcome], setups: list[str]) -> None:
         _table(rows)
 
 
-def _print_cpu(outcomes: list[Outcome], setups: list[str]) -> None:
+def _print_cpu(outcomes: list[DeliveryReport], setups: list[str]) -> None:
     print(
         "\n=== CPU during the throughput phase: cores, and CPU ms per message "
         "(median over runs) ==="
@@ -1330,7 +1332,7 @@ def _print_cpu(outcomes: list[Outcome], setups: list[str]) -> None:
         _print_db_stats(group)
 
 
-def _print_serial_bound(group: list[Outcome]) -> None:
+def _print_serial_bound(group: list[DeliveryReport]) -> None:
     """If the delivering process and the database took turns (never overlapped), the
     rate could not pass 1 / (their CPU per message added up). A measured rate close to
     that bound says they do take turns."""
@@ -1352,7 +1354,7 @@ def _print_serial_bound(group: list[Outcome]) -> None:
         )
 
 
-def _print_db_stats(group: list[Outcome]) -> None:
+def _print_db_stats(group: list[DeliveryReport]) -> None:
     rows = [o for o in group if o.db_stats and o.total_messages]
     if not rows:
         return
@@ -1366,7 +1368,7 @@ def _print_db_stats(group: list[Outcome]) -> None:
     )
 
 
-def _print_rss(outcomes: list[Outcome], setups: list[str]) -> None:
+def _print_rss(outcomes: list[DeliveryReport], setups: list[str]) -> None:
     print("\n=== RSS of the delivering process(es), MiB: start / middle / end (max), per run ===")
     for setup in setups:
         for o in outcomes:
@@ -1385,7 +1387,7 @@ def _print_rss(outcomes: list[Outcome], setups: list[str]) -> None:
                 )
 
 
-def _print_profile(o: Outcome) -> None:
+def _print_profile(o: DeliveryReport) -> None:
     prof = o.profile
     if prof is None:
         return
@@ -1416,7 +1418,7 @@ def _print_profile(o: Outcome) -> None:
         )
 
 
-def write_json(outcomes: list[Outcome], argv: list[str]) -> None:
+def write_json(outcomes: list[DeliveryReport], argv: list[str]) -> None:
     RESULTS.mkdir(parents=True, exist_ok=True)
     doc = {
         "when": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
@@ -1542,8 +1544,8 @@ def main() -> int:
         f"{os.cpu_count()} cores, load average " + ", ".join(f"{x:.2f}" for x in os.getloadavg()),
         flush=True,
     )
-    outcomes: list[Outcome] = []
-    jobs: list[Callable[[int], Outcome]] = []
+    outcomes: list[DeliveryReport] = []
+    jobs: list[Callable[[int], DeliveryReport]] = []
     profiled: list[Options] = []
     smscs, receipts_modes = args.smsc or ["simulator"], args.receipts or ["yes"]
     for (backend, workers), smsc, receipts in itertools.product(setups, smscs, receipts_modes):

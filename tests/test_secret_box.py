@@ -25,6 +25,7 @@ from jooksms.secret_box import (
     new_key,
 )
 from jooksms.services import connectors
+from jooksms.transports.registry import Handlers
 from jooksms.transports.smpp.client import SmppClient
 from jooksms.transports.twilio import TwilioClient
 
@@ -101,9 +102,7 @@ async def test_credentials_are_sealed_in_the_table_and_open_for_transports(
             rows = await session.execute(select(Connector.name, Connector.url))
             stored = {name: url for name, url in rows}
             views = {v.name: v for v in await connectors.list_connectors(session)}
-            built = await connectors.transports(
-                session, on_receipt=lambda name: _ignore, on_incoming=_ignore
-            )
+            built = await connectors.transports(session, handlers=Handlers(_ignore, _ignore))
             token = await connectors.twilio_auth_token(session, name="sealed-twilio")
         for name in ("sealed-smpp", "sealed-twilio"):
             assert stored[name].startswith(PREFIX)

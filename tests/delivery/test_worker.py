@@ -17,8 +17,7 @@ from jooksms.delivery.routing import Route, RoutingTable
 from jooksms.delivery.worker import Worker, WorkerConfig
 from jooksms.domain.retry import RetryPolicy
 from jooksms.store.sql import MESSAGES
-from jooksms.transports.base import OutgoingSms, SubmitFailure, SubmitResult
-from jooksms.transports.smpp.receipt import Receipt, ReceiptState
+from jooksms.transports.base import DeliveryReport, OutgoingSms, SubmitFailure, SubmitResult
 from tests.helpers.messages import account_with_messages, only_these_due, status_of
 from tests.helpers.transports import ScriptedTransport, ok
 
@@ -32,10 +31,9 @@ async def test_sent_then_delivered_by_receipt(db: Database) -> None:
     assert [m.id for m in transport.sent] == ids
     assert transport.sent[0].text == "queue me"
     assert set((await status_of(db, ids)).values()) == {"sent"}
-    on_receipt = worker.receipt_handler("sim")
-    await on_receipt(Receipt(f"c{ids[0]}", ReceiptState.DELIVRD))
-    await on_receipt(Receipt(f"c{ids[1]}", ReceiptState.UNDELIV, error_code="001"))
-    await on_receipt(Receipt(f"c{ids[2]}", ReceiptState.ENROUTE))  # not final: ignored
+    on_report = worker.handlers().on_report
+    await on_report(DeliveryReport("sim", f"c{ids[0]}", delivered=True))
+    await on_report(DeliveryReport("sim", f"c{ids[1]}", delivered=False, error_code="001"))
     await worker.flush_receipts()
     assert await status_of(db, ids) == {ids[0]: "delivered", ids[1]: "failed", ids[2]: "sent"}
 
@@ -45,7 +43,7 @@ async def test_receipt_before_submit_result_is_kept_and_matched(db: Database) ->
     await only_these_due(db, ids)
     transport = ScriptedTransport(ok)
     worker = Worker(db, {"sim": transport}, RoutingTable([Route("sim")]))
-    await worker.receipt_handler("sim")(Receipt(f"c{ids[0]}", ReceiptState.DELIVRD))
+    await worker.handlers().on_report(DeliveryReport("sim", f"c{ids[0]}", delivered=True))
     await worker.flush_receipts()  # nothing to match yet: kept
     await worker.run_once()
     await worker.flush_receipts()
@@ -175,7 +173,7 @@ async def test_incoming_sms_lands_in_the_owner_account(db: Database) -> None:
     async with db.write() as session:
         account = await accounts.create_account(session, name="in", numbers=[number])
     worker = Worker(db, {}, RoutingTable([]))
-    on_incoming = worker.incoming_handler()
+    on_incoming = worker.handlers().on_incoming
     await on_incoming(IncomingSms("+50768819519", number, "Hola, ¿tienen citas mañana?"))
     await on_incoming(IncomingSms("+50768819519", "+19999999999", "to nobody"))
     await worker.flush_receipts()
@@ -355,7 +353,7 @@ async def test_a_late_answer_sends_the_message_and_drops_its_retry(db: Database)
     ids, clock, carrier, worker = await _one_unanswered(db)
     assert (await status_of(db, ids))[ids[0]] == "queued"
     # The receipt overtakes the late answer, as on an SMSC that answers slowly.
-    await worker.receipt_handler("sim")(Receipt("late-1", ReceiptState.DELIVRD))
+    await worker.handlers().on_report(DeliveryReport("sim", "late-1", delivered=True))
     carrier.late(ids[0], "late-1")
     await worker.flush_receipts()
     assert (await status_of(db, ids))[ids[0]] == "delivered"
@@ -404,9 +402,9 @@ async def test_a_late_answer_for_a_message_sent_again_keeps_both_ids(db: Databas
     carrier.script = ok
     await worker.run_once()  # the retry, answered at once
     carrier.late(ids[0], "first-copy")
-    on_receipt = worker.receipt_handler("sim")
-    await on_receipt(Receipt("first-copy", ReceiptState.DELIVRD))
-    await on_receipt(Receipt(f"c{ids[0]}", ReceiptState.DELIVRD))
+    on_report = worker.handlers().on_report
+    await on_report(DeliveryReport("sim", "first-copy", delivered=True))
+    await on_report(DeliveryReport("sim", f"c{ids[0]}", delivered=True))
     await worker.flush_receipts()
     assert (await status_of(db, ids))[ids[0]] == "delivered"
     assert await _kept(db, "first-copy", f"c{ids[0]}") == 0
@@ -429,7 +427,7 @@ async def test_the_sweep_drops_kept_receipts_older_than_the_ttl(db: Database) ->
         WorkerConfig(pending_ttl=timedelta(hours=1), sweep_every=0.0),
         clock=lambda: clock[0],
     )
-    await worker.receipt_handler("sim")(Receipt("nobody-s", ReceiptState.DELIVRD))
+    await worker.handlers().on_report(DeliveryReport("sim", "nobody-s", delivered=True))
     await worker.flush_receipts()
     clock[0] += timedelta(minutes=59)
     await worker.run_once()
@@ -468,6 +466,6 @@ async def test_a_late_answer_stored_first_is_not_undone_by_the_retrys_failure(
     clock[0] += timedelta(seconds=5)
     await worker.run_once()
     assert (await status_of(db, ids))[ids[0]] == "sent"
-    await worker.receipt_handler("sim")(Receipt("first-answer", ReceiptState.DELIVRD))
+    await worker.handlers().on_report(DeliveryReport("sim", "first-answer", delivered=True))
     await worker.flush_receipts()
     assert (await status_of(db, ids))[ids[0]] == "delivered"

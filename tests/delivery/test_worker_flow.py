@@ -19,8 +19,7 @@ from jooksms.domain.encoding import analyse
 from jooksms.services.intake import Intake
 from jooksms.services.messages import AcceptJob, MessageDraft
 from jooksms.store.sql import MESSAGES
-from jooksms.transports.base import OutgoingSms, SubmitResult
-from jooksms.transports.smpp.receipt import Receipt, ReceiptState
+from jooksms.transports.base import DeliveryReport, OutgoingSms, SubmitResult
 from tests.helpers.messages import account_with_messages, only_these_due, status_of
 from tests.helpers.transports import ScriptedTransport, ok
 from tests.helpers.waiting import until
@@ -169,7 +168,9 @@ async def test_early_receipt_survives_the_worker_that_got_it(db: Database) -> No
     _, ids = await account_with_messages(db, 1)
     await only_these_due(db, ids)
     first = Worker(db, {}, RoutingTable([]))
-    await first.receipt_handler("sim")(Receipt(f"c{ids[0]}", ReceiptState.UNDELIV, "005"))
+    await first.handlers().on_report(
+        DeliveryReport("sim", f"c{ids[0]}", delivered=False, error_code="005")
+    )
     await first.flush_receipts()
     assert first.receipts_pending == 1
     del first
@@ -210,9 +211,9 @@ async def test_receipts_and_incoming_are_stored_before_the_handler_returns(
     )
     async with running(worker):
         await until(lambda: _all_in(db, ids, "sent"))
-        await worker.receipt_handler("sim")(Receipt(f"c{ids[0]}", ReceiptState.DELIVRD))
+        await worker.handlers().on_report(DeliveryReport("sim", f"c{ids[0]}", delivered=True))
         assert (await status_of(db, ids))[ids[0]] == "delivered"
-        await worker.incoming_handler()(IncomingSms("+50768819519", number, "stored first"))
+        await worker.handlers().on_incoming(IncomingSms("+50768819519", number, "stored first"))
         async with db.read() as session:
             texts = list(
                 await session.scalars(
@@ -228,14 +229,14 @@ class ReceiptFirstTransport(ScriptedTransport):
 
     def __init__(self) -> None:
         super().__init__(ok)
-        self.on_receipt: Callable[[Receipt], Any] | None = None
+        self.on_report: Callable[[DeliveryReport], Any] | None = None
         self.handled: list[asyncio.Task[Any]] = []
 
     async def submit(self, message: OutgoingSms) -> SubmitResult:
         result = await super().submit(message)
-        assert self.on_receipt is not None
-        receipt = Receipt(f"c{message.id}", ReceiptState.DELIVRD)
-        self.handled.append(asyncio.create_task(self.on_receipt(receipt)))
+        assert self.on_report is not None
+        report = DeliveryReport("sim", f"c{message.id}", delivered=True)
+        self.handled.append(asyncio.create_task(self.on_report(report)))
         return result
 
 
@@ -249,7 +250,7 @@ async def test_a_receipt_racing_its_submit_result_is_applied_after_it(db: Databa
     worker = Worker(
         db, {"sim": transport}, RoutingTable([Route("sim")]), WorkerConfig(idle_poll=0.01)
     )
-    transport.on_receipt = worker.receipt_handler("sim")
+    transport.on_report = worker.handlers().on_report
     async with running(worker):
         await until(lambda: len(transport.handled) == len(ids))
         await asyncio.wait_for(asyncio.gather(*transport.handled), 10)

@@ -16,7 +16,8 @@ from jooksms.events.log import Position
 from jooksms.events.types import Event
 from jooksms.services import messages
 from jooksms.store.sql import MESSAGES
-from jooksms.store.types import Failed, Outcome, Retry, Sent
+from jooksms.store.types import Failed, Retry, Sent
+from jooksms.transports.base import DeliveryReport
 from tests.helpers.messages import LEASE, account_with_messages, only_these_due
 
 
@@ -43,7 +44,10 @@ async def test_a_message_life_writes_its_events_in_order(db: Database) -> None:
     )
     sent = [Sent(m, account_id, "sim", [f"ev-{m}"]) for m in (a, b)]
     await db.run_write(lambda s: stores.of(s).record_sent(s, sent, now=now))
-    outcomes = [Outcome("sim", f"ev-{a}", True), Outcome("sim", f"ev-{b}", False, "0x0000000B")]
+    outcomes = [
+        DeliveryReport("sim", f"ev-{a}", True),
+        DeliveryReport("sim", f"ev-{b}", False, "0x0000000B"),
+    ]
     await db.run_write(lambda s: stores.of(s).record_outcomes(s, outcomes, now=now))
     async with db.write() as session:
         await messages.cancel(session, account_id=account_id, message_id=c)

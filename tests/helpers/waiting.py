@@ -5,19 +5,17 @@ from __future__ import annotations
 import asyncio
 import inspect
 import time
-from collections.abc import Awaitable, Callable
-from typing import TypeVar
-
-T = TypeVar("T")
+from collections.abc import Callable
+from typing import Any
 
 
 async def until(
-    check: Callable[[], T | Awaitable[T | None] | None],
+    check: Callable[[], object],
     what: str | Callable[[], str] = "the condition",
     *,
     timeout: float = 15.0,
     every: float = 0.01,
-) -> T:
+) -> Any:
     """Call ``check`` (plain or async) until it returns something truthy, and return
     that; fail naming ``what`` (or what it returns then: say, a peer's log) and the
     last value after ``timeout`` seconds."""
@@ -27,7 +25,7 @@ async def until(
         if inspect.isawaitable(last):
             last = await last
         if last:
-            return last  # type: ignore[return-value]
+            return last
         if time.monotonic() > deadline:
             said = what() if callable(what) else what
             raise AssertionError(f"not reached in {timeout} s: {said} (last: {last!r})")

@@ -14,7 +14,8 @@ from jooksms.delivery.routing import Route, RoutingTable
 from jooksms.delivery.worker import Worker, WorkerConfig
 from jooksms.smsc.config import SimulatorConfig
 from jooksms.smsc.simulator import Simulator
-from jooksms.transports.smpp.client import SmppClient, SmppConfig
+from jooksms.transports import registry
+from jooksms.transports.smpp.client import SmppClient
 from tests.conftest import Tenant
 from tests.helpers.messages import only_these_due
 from tests.helpers.waiting import until
@@ -33,11 +34,10 @@ async def delivering(db: Database) -> AsyncIterator[tuple[Simulator, Worker, asy
         RoutingTable([Route("sim")]),
         WorkerConfig(idle_poll=0.02),  # type: ignore[arg-type]
     )
-    client = SmppClient(
-        SmppConfig.from_url(f"smpp://jooksms:secret@127.0.0.1:{simulator.port}"),
-        on_receipt=worker.receipt_handler("sim"),
-        on_incoming=worker.incoming_handler(),
+    client = registry.build(
+        "sim", f"smpp://jooksms:secret@127.0.0.1:{simulator.port}", worker.handlers()
     )
+    assert isinstance(client, SmppClient)
     transports["sim"] = client
     await client.start()
     stop = asyncio.Event()

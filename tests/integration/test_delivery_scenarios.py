@@ -31,7 +31,8 @@ from jooksms.delivery.worker import Worker, WorkerConfig
 from jooksms.domain.encoding import Encoding, analyse
 from jooksms.domain.retry import RetryPolicy
 from jooksms.store.sql import MESSAGES
-from jooksms.transports.smpp.client import SmppClient, SmppConfig
+from jooksms.transports import registry
+from jooksms.transports.smpp.client import SmppClient
 from tests.conftest import Tenant, fresh_number
 from tests.helpers.simulator_process import (
     SimulatorProcess,
@@ -129,11 +130,8 @@ async def delivering(
     name = f"sim{next(_connectors)}"
     transports: dict[str, SmppClient] = {}
     worker = Worker(db, transports, RoutingTable([Route(name)]), WORKER)
-    client = SmppClient(
-        SmppConfig.from_url(sim.smpp_url(password=password, query=SMPP)),
-        on_receipt=worker.receipt_handler(name),
-        on_incoming=worker.incoming_handler(),
-    )
+    client = registry.build(name, sim.smpp_url(password=password, query=SMPP), worker.handlers())
+    assert isinstance(client, SmppClient)
     transports[name] = client
     await client.start()
     stop = asyncio.Event()

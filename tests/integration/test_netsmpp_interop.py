@@ -20,9 +20,10 @@ import pytest
 from jooksms.db.engine import Database
 from jooksms.delivery.routing import Route, RoutingTable
 from jooksms.delivery.worker import Worker, WorkerConfig
+from jooksms.transports import registry
 from jooksms.transports.base import IncomingSms, OutgoingSms
 from jooksms.transports.smpp.client import SessionState, SmppClient, SmppConfig
-from jooksms.transports.smpp.receipt import Receipt
+from jooksms.transports.smpp.receipt import Receipt, message_id_key
 from tests.conftest import Tenant, fresh_number
 from tests.helpers.live import stop_processes
 from tests.helpers.messages import only_these_due
@@ -125,11 +126,8 @@ async def worker_on_perl(
     worker = Worker(db, transports, RoutingTable([Route("netsmpp")]), WorkerConfig(idle_poll=0.02))
     # A short keep-alive so that the test sees our enquire_link answered by Net::SMPP.
     url = f"smpp://jooksms:secret@127.0.0.1:{perl_smsc.port}?enquire_link_interval=0.2"
-    client = SmppClient(
-        SmppConfig.from_url(url),
-        on_receipt=worker.receipt_handler("netsmpp"),
-        on_incoming=worker.incoming_handler(),
-    )
+    client = registry.build("netsmpp", url, worker.handlers())
+    assert isinstance(client, SmppClient)
     transports["netsmpp"] = client
     try:
         await client.start()
@@ -300,7 +298,7 @@ async def test_quiet_mode_delays_receipts_and_counts_instead_of_logging(tmp_path
         await asyncio.sleep(0.5)  # its stats line of the ESME leaving
     finally:
         stop_processes(proc)
-    assert result.ok and receipt.message_id == result.carrier_ids[0]
+    assert result.ok and message_id_key(receipt.message_id) == result.carrier_ids[0]
     assert received - answered >= 0.45
     records = [json.loads(line) for line in log.read_text().splitlines()]
     assert not [r for r in records if r.get("pdu") not in (None, "bind_transceiver")]

@@ -75,8 +75,7 @@ async def setup(
     async with db.read() as session:
         built = await connectors.transports(
             session,
-            on_receipt=worker.receipt_handler,
-            on_incoming=worker.incoming_handler(),
+            handlers=worker.handlers(),
             public_url=api_url,
         )
     transport = built[name]

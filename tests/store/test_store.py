@@ -14,7 +14,8 @@ from jooksms.db.engine import Database
 from jooksms.domain.status import Status
 from jooksms.services import messages
 from jooksms.store.sql import MESSAGES, PARTS, PENDING
-from jooksms.store.types import Failed, Moves, Outcome, Retry, Sent
+from jooksms.store.types import Failed, Moves, Retry, Sent
+from jooksms.transports.base import DeliveryReport
 from tests.helpers.messages import (
     LEASE,
     account_with_messages,
@@ -133,10 +134,10 @@ async def test_results_and_receipts_follow_the_transition_table(db: Database) ->
         lambda s: stores.of(s).record_outcomes(
             s,
             [
-                Outcome("sim", f"{tag}-1", delivered=True),
-                Outcome("sim", f"{tag}-3", delivered=False, error_code="001"),
-                Outcome("sim", "nobody", delivered=True),
-                Outcome("other", f"{tag}-1", delivered=False),
+                DeliveryReport("sim", f"{tag}-1", delivered=True),
+                DeliveryReport("sim", f"{tag}-3", delivered=False, error_code="001"),
+                DeliveryReport("sim", "nobody", delivered=True),
+                DeliveryReport("other", f"{tag}-1", delivered=False),
             ],
             now=now,
         )
@@ -153,7 +154,7 @@ async def test_results_and_receipts_follow_the_transition_table(db: Database) ->
     # A late receipt cannot move a final message, and reports that it moved nothing.
     again = await db.run_write(
         lambda s: stores.of(s).record_outcomes(
-            s, [Outcome("sim", f"{tag}-1", delivered=False)], now=now
+            s, [DeliveryReport("sim", f"{tag}-1", delivered=False)], now=now
         )
     )
     assert again.moves == [] and again.unmatched == []
@@ -213,13 +214,13 @@ async def test_mixed_and_repeated_receipts_in_one_batch(db: Database) -> None:
         lambda s: stores.of(s).record_outcomes(
             s,
             [
-                Outcome("sim", parts[a][0], delivered=True),
-                Outcome("sim", parts[a][1], delivered=False, error_code="045"),
-                Outcome("sim", parts[a][1], delivered=False, error_code="045"),
-                Outcome("sim", parts[b][0], delivered=True),
-                Outcome("sim", parts[b][0], delivered=True),
-                Outcome("sim", f"unknown-{a}", delivered=True),
-                Outcome("sim", f"unknown-{a}", delivered=False),
+                DeliveryReport("sim", parts[a][0], delivered=True),
+                DeliveryReport("sim", parts[a][1], delivered=False, error_code="045"),
+                DeliveryReport("sim", parts[a][1], delivered=False, error_code="045"),
+                DeliveryReport("sim", parts[b][0], delivered=True),
+                DeliveryReport("sim", parts[b][0], delivered=True),
+                DeliveryReport("sim", f"unknown-{a}", delivered=True),
+                DeliveryReport("sim", f"unknown-{a}", delivered=False),
             ],
             now=now,
         )
@@ -248,7 +249,7 @@ async def test_a_receipt_kept_before_its_part_is_applied_when_the_part_is_stored
     [mid] = ids
     now = datetime.now(UTC)
     await db.run_write(lambda s: stores.of(s).claim_due(s, now=now, limit=100_000, lease=LEASE))
-    early = Outcome("sim", f"early-{mid}", delivered=False, error_code="0x0B")
+    early = DeliveryReport("sim", f"early-{mid}", delivered=False, error_code="0x0B")
     kept = await db.run_write(lambda s: stores.of(s).record_outcomes(s, [early], now=now))
     assert kept.unmatched == [early] and kept.moves == []
     assert (await status_of(db, ids))[mid] == "sending"

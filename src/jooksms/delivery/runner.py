@@ -16,8 +16,8 @@ from jooksms.delivery.worker import Worker, WorkerConfig
 from jooksms.services import connectors
 from jooksms.smsc.config import SimulatorConfig
 from jooksms.smsc.simulator import Simulator
+from jooksms.transports import registry
 from jooksms.transports.base import Transport
-from jooksms.transports.smpp.client import SmppClient, SmppConfig
 
 log = logging.getLogger(__name__)
 
@@ -76,10 +76,7 @@ async def _build(
         async with db.read() as session:
             transports.update(
                 await connectors.transports(
-                    session,
-                    on_receipt=worker.receipt_handler,
-                    on_incoming=worker.incoming_handler(),
-                    public_url=public_url,
+                    session, handlers=worker.handlers(), public_url=public_url
                 )
             )
         return worker, transports
@@ -92,9 +89,6 @@ async def _build(
         "`jooksms connector add --name NAME --url smpp://...`.",
         simulator.port,
     )
-    transports[SIMULATOR] = SmppClient(
-        SmppConfig.from_url(f"smpp://jooksms:secret@127.0.0.1:{simulator.port}"),
-        on_receipt=worker.receipt_handler(SIMULATOR),
-        on_incoming=worker.incoming_handler(),
-    )
+    url = f"smpp://jooksms:secret@127.0.0.1:{simulator.port}"
+    transports[SIMULATOR] = registry.build(SIMULATOR, url, worker.handlers())
     return worker, transports

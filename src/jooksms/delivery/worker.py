@@ -47,18 +47,9 @@ from jooksms.delivery.routing import NoRoute, RoutingTable
 from jooksms.domain.retry import RetryPolicy
 from jooksms.domain.status import Status
 from jooksms.services import messages
-from jooksms.services.messages import Inbound
-from jooksms.store.types import (
-    Applied,
-    Claimed,
-    Failed,
-    LateSent,
-    Moves,
-    Outcome,
-    Retry,
-    Sent,
-)
+from jooksms.store.types import Applied, Claimed, Failed, LateSent, Moves, Retry, Sent
 from jooksms.transports.base import (
+    DeliveryReport,
     IncomingSms,
     OutgoingSms,
     ReportsLateAnswers,
@@ -66,16 +57,16 @@ from jooksms.transports.base import (
     SubmitResult,
     Transport,
 )
-from jooksms.transports.smpp.receipt import Receipt, ReceiptState, message_id_key
+from jooksms.transports.registry import Handlers
 
 log = logging.getLogger(__name__)
 
 Result = tuple[str, SubmitResult] | NoRoute
 #: What the results lane stores: a submit result, a late answer that completes one, or
 #: a receipt that came before its result.
-_ResultItem = tuple[Claimed, Result] | LateSent | Outcome
+_ResultItem = tuple[Claimed, Result] | LateSent | DeliveryReport
 #: What the carrier lane stores.
-_CarrierItem = Outcome | Inbound
+_CarrierItem = DeliveryReport | IncomingSms
 
 
 @dataclass(frozen=True, slots=True)
@@ -272,7 +263,7 @@ class Worker:
                 transport.report_late_answers(partial(self._late_answer, connector))
 
     def _late_answer(self, connector: str, result: SubmitResult) -> None:
-        keys = [message_id_key(cid) for cid in result.carrier_ids]
+        keys = list(result.carrier_ids)
         # Its receipts, if they come before it is stored, go after it.
         self._unstored.update((connector, key) for key in keys)
         self._results.put(LateSent(result.id, connector, keys))
@@ -316,7 +307,7 @@ class Worker:
         if not isinstance(result, NoRoute) and result[1].failure is None:
             connector, outcome = result
             for carrier_id in outcome.carrier_ids:
-                self._unstored.add((connector, message_id_key(carrier_id)))
+                self._unstored.add((connector, carrier_id))
         self._results.put((message, result))
 
     async def _send(self, message: Claimed) -> Result:
@@ -370,7 +361,7 @@ class Worker:
         stored (after them, so that they find their parts)."""
         results = [item for item in items if isinstance(item, tuple)]
         late = [item for item in items if isinstance(item, LateSent)]
-        receipts = [item for item in items if isinstance(item, Outcome)]
+        receipts = [item for item in items if isinstance(item, DeliveryReport)]
         now = self._clock()
         sent, failed, retries = self._sort(_late_wins(results, late), now)
 
@@ -404,13 +395,13 @@ class Worker:
 
     async def _store_from_carriers(self, items: list[_CarrierItem]) -> None:
         """Receipts and incoming SMS: the carrier waits for these to be stored."""
-        receipts = [item for item in items if isinstance(item, Outcome)]
-        inbound = [item for item in items if isinstance(item, Inbound)]
+        receipts = [item for item in items if isinstance(item, DeliveryReport)]
+        inbound = [item for item in items if isinstance(item, IncomingSms)]
         now = self._clock()
 
         store = self._store
 
-        def write(session: Session) -> tuple[Applied, list[Inbound]]:
+        def write(session: Session) -> tuple[Applied, list[IncomingSms]]:
             applied = store.record_outcomes(session, receipts, now=now)
             _, unowned = messages.receive_batch(session, inbound) if inbound else ([], [])
             return applied, unowned
@@ -425,7 +416,9 @@ class Worker:
             log.warning("incoming SMS to %s, a number no account owns", sms.destination)
         self.unowned_incoming += len(unowned)
 
-    def _counted_receipts(self, receipts: list[Outcome], unmatched: list[Outcome]) -> None:
+    def _counted_receipts(
+        self, receipts: list[DeliveryReport], unmatched: list[DeliveryReport]
+    ) -> None:
         _count_receipts(receipts, unmatched)
         self.receipts_matched += len(receipts) - len(unmatched)
         self.receipts_pending += len(unmatched)
@@ -442,8 +435,7 @@ class Worker:
                 continue
             connector, outcome = result
             if outcome.failure is None:
-                keys = [message_id_key(cid) for cid in outcome.carrier_ids]
-                sent.append(Sent(message.id, message.account_id, connector, keys))
+                sent.append(Sent(message.id, message.account_id, connector, outcome.carrier_ids))
             else:
                 self._sort_failure(message, connector, outcome, now, failed, retries)
         return sent, failed, retries
@@ -487,36 +479,17 @@ class Worker:
 
     # -- receipts --------------------------------------------------------------------
 
-    def receipt_handler(self, connector: str) -> Callable[[Receipt], Awaitable[None]]:
-        """The ``on_receipt`` callback to build the connector's transport with. It
-        returns once the receipt is stored: only then does the carrier hear it was
-        taken, so a crash loses no receipt (the carrier sends it again)."""
+    def handlers(self) -> Handlers:
+        """The callbacks to build the transports with. Each returns once what it got
+        is stored: only then does the carrier hear it was taken, so a crash loses no
+        report or incoming SMS (the carrier sends it again)."""
+        return Handlers(on_report=self._on_report, on_incoming=self._carrier.put_and_wait)
 
-        async def on_receipt(receipt: Receipt) -> None:
-            if not receipt.state.is_final:
-                return
-            key = message_id_key(receipt.message_id)
-            outcome = Outcome(
-                connector,
-                key,
-                delivered=receipt.state is ReceiptState.DELIVRD,
-                error_code=receipt.error_code,
-            )
-            if (connector, key) in self._unstored:
-                await self._results.put_and_wait(outcome)
-            else:
-                await self._carrier.put_and_wait(outcome)
-
-        return on_receipt
-
-    def incoming_handler(self) -> Callable[[IncomingSms], Awaitable[None]]:
-        """The ``on_incoming`` callback to build transports with; like receipts, it
-        returns once the SMS is stored."""
-
-        async def on_incoming(sms: IncomingSms) -> None:
-            await self._carrier.put_and_wait(Inbound(sms.source, sms.destination, sms.text))
-
-        return on_incoming
+    async def _on_report(self, report: DeliveryReport) -> None:
+        if (report.connector, report.carrier_id) in self._unstored:
+            await self._results.put_and_wait(report)  # after the part it is about
+        else:
+            await self._carrier.put_and_wait(report)
 
 
 @dataclass(frozen=True, slots=True)
@@ -548,7 +521,9 @@ def _late_wins(
     ]
 
 
-def _count_receipts(receipts: Sequence[Outcome], unmatched: Sequence[Outcome]) -> None:
+def _count_receipts(
+    receipts: Sequence[DeliveryReport], unmatched: Sequence[DeliveryReport]
+) -> None:
     total = Counter(o.connector for o in receipts)
     kept = Counter(o.connector for o in unmatched)
     for connector, n in total.items():

@@ -8,8 +8,8 @@ need it: delivery code gets plain URLs and never handles keys."""
 from __future__ import annotations
 
 import math
-from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass, replace
+from collections.abc import Sequence
+from dataclasses import dataclass
 from urllib.parse import urlsplit, urlunsplit
 
 from sqlalchemy import delete, select
@@ -22,19 +22,9 @@ from jooksms.domain.phone import InvalidPhoneNumber, to_e164
 from jooksms.errors import Conflict, NotFound, ValidationFailed
 from jooksms.secret_box import SecretBox, SecretKeyError, box_for, forget_boxes
 from jooksms.services.accounts import get_account
-from jooksms.transports.base import IncomingSms, Transport
-from jooksms.transports.smpp.client import SmppClient, SmppConfig, SmppConfigError
-from jooksms.transports.smpp.receipt import Receipt
-from jooksms.transports.twilio import (
-    STATUS_PATH,
-    TwilioClient,
-    TwilioConfig,
-    TwilioConfigError,
-    webhook_url,
-)
-
-ReceiptHandler = Callable[[str], Callable[[Receipt], Awaitable[None]]]
-IncomingHandler = Callable[[IncomingSms], Awaitable[None]]
+from jooksms.transports import registry
+from jooksms.transports.base import Transport
+from jooksms.transports.registry import BadConnectorUrl, Handlers
 
 
 @dataclass(frozen=True, slots=True)
@@ -118,40 +108,27 @@ async def routing_table(session: AsyncSession) -> RoutingTable:
 
 
 async def transports(
-    session: AsyncSession,
-    *,
-    on_receipt: ReceiptHandler,
-    on_incoming: IncomingHandler,
-    public_url: str | None = None,
+    session: AsyncSession, *, handlers: Handlers, public_url: str | None = None
 ) -> dict[str, Transport]:
     """A transport per connector. ``public_url`` is where carriers that report by
     webhook (Twilio) reach this installation; without it they cannot report delivery."""
     rows = await session.scalars(select(Connector).order_by(Connector.id))
-    built: dict[str, Transport] = {}
-    for c in rows:
-        url = _open(session, c.url)
-        if _scheme(url) == "twilio":
-            twilio = TwilioConfig.from_url(url)
-            if c.rate is not None:
-                twilio = replace(twilio, rate=c.rate)
-            callback = None if public_url is None else webhook_url(public_url, STATUS_PATH, c.name)
-            built[c.name] = TwilioClient(twilio, status_callback=callback)
-            continue
-        config = SmppConfig.from_url(url)
-        if c.rate is not None:
-            config = replace(config, rate=c.rate)
-        built[c.name] = SmppClient(config, on_receipt=on_receipt(c.name), on_incoming=on_incoming)
-    return built
+    return {
+        c.name: registry.build(
+            c.name, _open(session, c.url), handlers, rate=c.rate, public_url=public_url
+        )
+        for c in rows
+    }
 
 
 async def twilio_auth_token(session: AsyncSession, *, name: str) -> str:
     """The auth token of the Twilio connector ``name``, which signs its webhooks.
     NotFound when there is no such connector or it is not a Twilio one."""
     stored = await session.scalar(select(Connector.url).where(Connector.name == name))
-    url = None if stored is None else _open(session, stored)
-    if url is None or _scheme(url) != "twilio":
+    token = None if stored is None else registry.twilio_auth_token(_open(session, stored))
+    if token is None:
         raise NotFound(f"no Twilio connector named {name!r}")
-    return TwilioConfig.from_url(url).auth_token
+    return token
 
 
 def redact(url: str) -> str:
@@ -180,24 +157,9 @@ def _open(session: AsyncSession, stored: str) -> str:
 
 def _check_url(url: str) -> None:
     try:
-        scheme = _scheme(url)
-    except ValueError as exc:  # urlsplit's own refusals: "Invalid IPv6 URL"
+        registry.check_url(url)
+    except BadConnectorUrl as exc:
         raise ValidationFailed.field("url", str(exc)) from None
-    if scheme not in ("smpp", "twilio"):
-        raise ValidationFailed.field(
-            "url", f"unsupported connector scheme {scheme or 'none'!r}: use smpp:// or twilio://"
-        )
-    try:
-        if scheme == "twilio":
-            TwilioConfig.from_url(url)
-        else:
-            SmppConfig.from_url(url)
-    except (SmppConfigError, TwilioConfigError, ValueError) as exc:
-        raise ValidationFailed.field("url", str(exc)) from None
-
-
-def _scheme(url: str) -> str:
-    return urlsplit(url.strip()).scheme.lower()
 
 
 def _numbers(numbers: Sequence[str]) -> list[str]:

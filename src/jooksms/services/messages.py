@@ -33,6 +33,7 @@ from jooksms.domain.status import Direction, Status
 from jooksms.errors import Conflict, JookSMSError, NotFound, ValidationFailed
 from jooksms.services.pagination import Page, PageRequest
 from jooksms.store.sql import CONTACTS, COUNTS, MESSAGES, NUMBERS
+from jooksms.transports.base import IncomingSms
 
 # SQLite and asyncpg both cap a statement near 32k bound parameters.
 _CHUNK = 5000
@@ -203,16 +204,9 @@ def _hand_out(
         position += count
 
 
-@dataclass(frozen=True, slots=True)
-class Inbound:
-    """An SMS a client sent to one of our numbers."""
-
-    source: str
-    destination: str
-    text: str
-
-
-def receive_batch(session: Session, inbound: Sequence[Inbound]) -> tuple[list[int], list[Inbound]]:
+def receive_batch(
+    session: Session, inbound: Sequence[IncomingSms]
+) -> tuple[list[int], list[IncomingSms]]:
     """Store incoming SMS in the accounts that own their destination numbers.
 
     Returns the new message ids and the SMS that no account owns the number of: those
@@ -226,7 +220,7 @@ def receive_batch(session: Session, inbound: Sequence[Inbound]) -> tuple[list[in
         ).all()
     )
     rows: list[dict[str, Any]] = []
-    unowned: list[Inbound] = []
+    unowned: list[IncomingSms] = []
     added: dict[int, int] = {}
     for sms in inbound:
         account_id = owners.get(normalise_or_keep(sms.destination))

@@ -22,9 +22,7 @@ from jooksms.db.engine import Database
 from jooksms.db.types import utcnow
 from jooksms.errors import Forbidden, ValidationFailed
 from jooksms.services import connectors, messages
-from jooksms.services.messages import Inbound
-from jooksms.store.types import Outcome
-from jooksms.transports.smpp.receipt import message_id_key
+from jooksms.transports.base import DeliveryReport, IncomingSms
 
 log = logging.getLogger(__name__)
 
@@ -61,7 +59,7 @@ class Recorded:
     """What a status callback did: the outcome recorded, or None when the status was
     not final; ``matched`` is False when its message is not known (yet)."""
 
-    outcome: Outcome | None
+    outcome: DeliveryReport | None
     matched: bool = True
 
 
@@ -74,9 +72,9 @@ async def twilio_status(db: Database, *, connector: str, form: SignedForm) -> Re
     status = form.require("MessageStatus").lower()
     if status not in DELIVERED and status not in NOT_DELIVERED:
         return Recorded(None)
-    outcome = Outcome(
+    outcome = DeliveryReport(
         connector,
-        message_id_key(sid),
+        sid,  # Twilio's ids are opaque strings: the form the client stored
         delivered=status in DELIVERED,
         error_code=None if status in DELIVERED else (form.get("ErrorCode") or "").strip() or None,
     )
@@ -94,7 +92,7 @@ async def twilio_incoming(db: Database, *, connector: str, form: SignedForm) -> 
     """An SMS sent to one of our numbers. True when stored; an SMS to a number no
     account owns is logged and not stored."""
     await _verify(db, connector, form)
-    sms = Inbound(form.require("From"), form.require("To"), _text(form))
+    sms = IncomingSms(form.require("From"), form.require("To"), _text(form), connector)
     _, unowned = await db.run_write(lambda session: messages.receive_batch(session, [sms]))
     if unowned:
         log.warning(

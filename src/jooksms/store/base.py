@@ -45,16 +45,8 @@ from sqlalchemy.orm import Session
 from jooksms.db.types import UTCDateTime
 from jooksms.domain.status import CANCELABLE, CLAIMABLE, Status, sources_of
 from jooksms.store.sql import COUNTS, MESSAGES, PARTS, PENDING, status_in, upsert
-from jooksms.store.types import (
-    Applied,
-    Claimed,
-    Failed,
-    LateSent,
-    Moves,
-    Outcome,
-    Retry,
-    Sent,
-)
+from jooksms.store.types import Applied, Claimed, Failed, LateSent, Moves, Retry, Sent
+from jooksms.transports.base import DeliveryReport
 
 _ERROR_MAX = 500
 _NOT_DELIVERED = "the carrier reports the message was not delivered"
@@ -252,7 +244,7 @@ class MessageStore(ABC):
     # -- carriers' reports ------------------------------------------------------------
 
     def record_outcomes(
-        self, session: Session, outcomes: Sequence[Outcome], *, now: datetime
+        self, session: Session, outcomes: Sequence[DeliveryReport], *, now: datetime
     ) -> Applied:
         """Apply delivery reports to their messages. A report whose part is not stored
         yet is kept in ``pending_receipts`` and applied when the part is
@@ -296,7 +288,7 @@ class MessageStore(ABC):
             return 0, Moves()
         moves = self._apply(
             session,
-            [(mid, Outcome(c, cid, bool(d), code)) for c, cid, d, code, mid in rows],
+            [(mid, DeliveryReport(c, cid, bool(d), code)) for c, cid, d, code, mid in rows],
             now=now,
         )
         session.execute(
@@ -351,7 +343,7 @@ class MessageStore(ABC):
         return self.match_pending(session, now=now, keys=keys)[1]
 
     def _keep_pending(
-        self, session: Session, outcomes: Sequence[Outcome], *, now: datetime
+        self, session: Session, outcomes: Sequence[DeliveryReport], *, now: datetime
     ) -> None:
         if not outcomes:
             return
@@ -371,7 +363,7 @@ class MessageStore(ABC):
         )
 
     def _apply(
-        self, session: Session, matched: Sequence[tuple[int, Outcome]], *, now: datetime
+        self, session: Session, matched: Sequence[tuple[int, DeliveryReport]], *, now: datetime
     ) -> Moves:
         failed = [(mid, o) for mid, o in matched if not o.delivered]
         # Failures first: a part reported undelivered fails its message even if another
@@ -470,5 +462,5 @@ class MessageStore(ABC):
 
     @abstractmethod
     def _record_outcomes(
-        self, session: Session, outcomes: Sequence[Outcome], *, now: datetime
+        self, session: Session, outcomes: Sequence[DeliveryReport], *, now: datetime
     ) -> Applied: ...

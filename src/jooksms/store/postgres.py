@@ -33,7 +33,8 @@ from jooksms.db.types import UTCDateTime
 from jooksms.domain.status import Status, sources_of
 from jooksms.store.base import MessageStore
 from jooksms.store.sql import MESSAGES, status_in, status_sql
-from jooksms.store.types import Applied, Moves, Outcome, Sent
+from jooksms.store.types import Applied, Moves, Sent
+from jooksms.transports.base import DeliveryReport
 
 # Concurrent writers add to an account's total on one of these rows each, so that
 # they do not queue on one row lock.
@@ -140,7 +141,7 @@ class PostgresStore(MessageStore):
         return moves
 
     def _record_outcomes(
-        self, session: Session, outcomes: Sequence[Outcome], *, now: datetime
+        self, session: Session, outcomes: Sequence[DeliveryReport], *, now: datetime
     ) -> Applied:
         """Find the parts, move their messages and keep the reports whose part is not
         stored, in one statement."""
@@ -155,10 +156,10 @@ class PostgresStore(MessageStore):
             },
         ).all()
         moves = Moves()
-        unmatched: list[Outcome] = []
+        unmatched: list[DeliveryReport] = []
         for kind, mid, account, connector, carrier_id, delivered, code in rows:
             if kind == "kept":
-                unmatched.append(Outcome(connector, carrier_id, bool(delivered), code))
+                unmatched.append(DeliveryReport(connector, carrier_id, bool(delivered), code))
             else:
                 status = Status.DELIVERED if kind == "delivered" else Status.FAILED
                 moves.extend(Moves.to(status, [(mid, account)]))

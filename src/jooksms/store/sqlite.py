@@ -25,7 +25,8 @@ from jooksms.db.schema_extras import SQLITE_INDEX_NEW
 from jooksms.domain.status import Status
 from jooksms.store.base import MessageStore
 from jooksms.store.sql import MESSAGES, PARTS, PENDING, status_in
-from jooksms.store.types import Applied, Moves, Outcome, Sent
+from jooksms.store.types import Applied, Moves, Sent
+from jooksms.transports.base import DeliveryReport
 
 # SQLite caps a statement near 32k bound parameters.
 _CHUNK = 5000
@@ -144,7 +145,7 @@ class SQLiteStore(MessageStore):
         return moves
 
     def _record_outcomes(
-        self, session: Session, outcomes: Sequence[Outcome], *, now: datetime
+        self, session: Session, outcomes: Sequence[DeliveryReport], *, now: datetime
     ) -> Applied:
         owner = self._owners(session, {(o.connector, o.carrier_id) for o in outcomes})
         matched = [

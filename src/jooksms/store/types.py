@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from jooksms.domain.status import Status
+from jooksms.transports.base import DeliveryReport
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,17 +60,6 @@ class Retry:
 
 
 @dataclass(frozen=True, slots=True)
-class Outcome:
-    """A carrier's final word on one part (a delivery report), by the id it gave
-    the part, from whichever transport: an SMPP receipt, a Twilio status callback."""
-
-    connector: str
-    carrier_id: str
-    delivered: bool
-    error_code: str | None = None
-
-
-@dataclass(frozen=True, slots=True)
 class Moved:
     """One message that changed status in a write: which, whose, and to what."""
 
@@ -98,4 +88,4 @@ class Applied:
     part is not stored yet (kept in ``pending_receipts`` until it is)."""
 
     moves: Moves
-    unmatched: list[Outcome]
+    unmatched: list[DeliveryReport]

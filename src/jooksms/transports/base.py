@@ -1,6 +1,8 @@
 """What every transport offers the delivery worker, whatever it speaks (SMPP, an HTTP
-provider, the built-in simulator): start, submit, stop; receipts and incoming SMS come
-back through the callbacks it was built with."""
+provider, the built-in simulator): start, submit, stop; delivery reports and incoming
+SMS come back through the callbacks it was built with, each carrying the connector it
+came on. These types are the whole interface: nothing outside a transport's package
+sees its protocol's own (an SMPP receipt, a Twilio status form)."""
 
 from __future__ import annotations
 
@@ -25,6 +27,22 @@ class IncomingSms:
     source: str
     destination: str
     text: str
+    #: The connector it came on ("" until the transport's builder names it).
+    connector: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class DeliveryReport:
+    """A carrier's final word on one submitted part: delivered or not. Reports that
+    are steps on the way (en route, accepted) are not passed on."""
+
+    connector: str
+    #: The id the carrier gave the part, in the form ``SubmitResult.carrier_ids``
+    #: holds it: a transport normalises both the same way.
+    carrier_id: str
+    delivered: bool
+    #: The carrier's error code as it writes it, when it says why.
+    error_code: str | None = None
 
 
 FailureKind = Literal["transient", "throttled", "permanent"]
@@ -65,7 +83,7 @@ class SubmitResult:
     #: :attr:`OutgoingSms.id`.
     id: int
     #: The carrier's message_id of each accepted part, in part order: every part on
-    #: success, the accepted ones on failure. Receipts carry these ids.
+    #: success, the accepted ones on failure. Delivery reports carry these ids.
     carrier_ids: tuple[str, ...]
     failure: SubmitFailure | None = None
 

@@ -16,6 +16,7 @@ from typing import Any
 
 import pytest
 
+from jooksms.transports.ratelimit import TokenBucket
 from jooksms.transports.smpp.client import (
     MAX_SEQUENCE,
     BindMode,
@@ -45,7 +46,6 @@ from jooksms.transports.smpp.pdu import (
     UnbindResp,
     UnknownPdu,
 )
-from jooksms.transports.smpp.ratelimit import TokenBucket
 from jooksms.transports.smpp.receipt import (
     ESM_DELIVERY_RECEIPT,
     Receipt,

@@ -10,6 +10,7 @@ import pytest
 from jooksms.db.engine import Database
 from jooksms.errors import NotFound, ValidationFailed
 from jooksms.services import connectors
+from jooksms.transports.registry import Handlers
 from jooksms.transports.twilio import TwilioClient
 
 URL = "twilio://AC42:t0ps3cret@api?base_url=http://127.0.0.1:8123&window=4"
@@ -30,12 +31,11 @@ async def test_twilio_connector_added_with_its_token_hidden(db: Database) -> Non
             assert await connectors.twilio_auth_token(session, name=name) == "t0ps3cret"
             built = await connectors.transports(
                 session,
-                on_receipt=lambda _: _nothing,
-                on_incoming=_nothing,
+                handlers=Handlers(_nothing, _nothing),
                 public_url="https://sms.example.com/",
             )
             without_public_url = await connectors.transports(
-                session, on_receipt=lambda _: _nothing, on_incoming=_nothing
+                session, handlers=Handlers(_nothing, _nothing)
             )
         client = built[name]
         assert isinstance(client, TwilioClient)

@@ -37,6 +37,7 @@ from jooksms.transports.base import (
     SubmitFailure,
     SubmitResult,
 )
+from jooksms.transports.ratelimit import TokenBucket
 from jooksms.transports.urls import ConnectorUrlError, query_values
 
 from .errors import PduError
@@ -66,8 +67,7 @@ from .pdu import (
     UnknownPdu,
     error_response,
 )
-from .ratelimit import TokenBucket
-from .receipt import ESM_TYPE_MASK, Receipt, is_receipt, parse_receipt
+from .receipt import ESM_TYPE_MASK, Receipt, is_receipt, message_id_key, parse_receipt
 from .status import CommandStatus, StatusKind, describe, kind, name
 from .udh import (
     Charset,
@@ -926,7 +926,7 @@ class _LateAnswers:
         if not (isinstance(response, SubmitSmResp) and response.command_status == _S.ESME_ROK):
             self._over = True
             return
-        self._ids[index] = response.message_id
+        self._ids[index] = message_id_key(response.message_id)
         self._waiting.discard(index)
         if self._waiting:
             return
@@ -1165,7 +1165,8 @@ class SmppClient:
         status = response.command_status
         if status == _S.ESME_ROK and isinstance(response, SubmitSmResp):
             self._answered()
-            return response.message_id
+            # The form receipts are matched in (see ``reports``).
+            return message_id_key(response.message_id)
         if status == _S.ESME_ROK:
             # "OK" in a PDU we cannot read: the SMSC probably took the message.
             description = f"unreadable answer {response!r}; may or may not have been delivered"

@@ -23,7 +23,7 @@ from typing import Any, Final
 import httpx
 
 from jooksms.transports.base import FailureKind, OutgoingSms, SubmitFailure, SubmitResult
-from jooksms.transports.smpp.ratelimit import TokenBucket
+from jooksms.transports.ratelimit import TokenBucket
 
 from .config import TwilioConfig
 
