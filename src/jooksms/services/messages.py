@@ -41,6 +41,7 @@ from jooksms.domain.encoding import SegmentInfo, analyse
 from jooksms.domain.phone import normalise_or_keep
 from jooksms.domain.status import CANCELABLE, Direction, Status
 from jooksms.errors import Conflict, JookSMSError, NotFound, ValidationFailed
+from jooksms.events.webhooks import callbacks as webhook_callbacks
 from jooksms.services.pagination import Page, PageRequest
 
 MESSAGES = cast(Table, Message.__table__)
@@ -75,6 +76,8 @@ class MessageDraft:
     external_id: int | None = None
     first_name: str | None = None
     last_name: str | None = None
+    #: Called on each status change of the message (events.webhooks.callbacks).
+    status_callback: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -181,6 +184,7 @@ def accept_batch(session: Session, jobs: Sequence[AcceptJob]) -> list[Accepted |
             rows.extend(_row(account_id, sender, d, now) for d in jobs[i].drafts)
             order.append(i)
     ids = _insert(session, rows)
+    webhook_callbacks.store(session, jobs, order, ids)
     _count(session, {a: sum(len(jobs[i].drafts) for i in ix) for a, ix in accepted.items()})
     _hand_out(session, jobs, order, rows, ids, outcomes)
     return outcomes
