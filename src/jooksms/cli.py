@@ -280,6 +280,7 @@ def worker(
     configured connectors until SIGTERM or SIGINT."""
     from jooksms.delivery.runner import NoConnectors, run_delivery
     from jooksms.delivery.worker import WorkerConfig
+    from jooksms.events.webhooks.dispatcher import Dispatcher, DispatcherConfig
     from jooksms.metrics import serve_metrics
     from jooksms.runtime import loop_factory, settle_gc
 
@@ -309,6 +310,7 @@ def worker(
                     simulator_if_unconfigured=False,
                     config=config,
                     public_url=settings.public_url,
+                    dispatch_webhooks=Dispatcher(db, DispatcherConfig.from_settings(settings)),
                 )
         finally:
             await db.dispose()
