@@ -84,8 +84,8 @@ class Receiver:
                 head += [f"{k}: {v}" for k, v in answer.headers.items()]
                 writer.write(("\r\n".join(head) + "\r\n\r\n").encode() + answer.body)
                 await writer.drain()
-        except (ConnectionError, asyncio.IncompleteReadError):
-            return
+        except (ConnectionError, asyncio.IncompleteReadError, asyncio.CancelledError):
+            return  # a client gone, or the receiver stopping with a request held
         finally:
             writer.close()
 

@@ -130,13 +130,14 @@ def claim(
     ).all()
     if not rows:
         return []
-    urls = dict(
-        session.execute(
+    urls: dict[int, str] = {
+        int(r.id): str(r.url)
+        for r in session.execute(
             select(ENDPOINTS.c.id, ENDPOINTS.c.url).where(
                 ENDPOINTS.c.id.in_({r.endpoint_id for r in rows if r.endpoint_id is not None})
             )
-        ).tuples()
-    )
+        )
+    }
     keys: dict[tuple[int, int | None], list[str]] = {}
     jobs = []
     for row in sorted(rows, key=lambda r: r.id):

@@ -32,7 +32,7 @@ class UrlRefused(ValueError):
 def check_syntax(url: str) -> str:
     """``url`` as stored: http(s), with a host, at most 2,000 characters."""
     if len(url) > MAX_URL_LENGTH:
-        raise UrlRefused(f"must be at most {MAX_URL_LENGTH} characters")
+        raise UrlRefused(f"must be at most {MAX_URL_LENGTH:,} characters")
     try:
         parts = urlsplit(url)
         parts.port  # noqa: B018 (raises on a port that is not a number)
@@ -52,15 +52,19 @@ def refused_address(address: str) -> str | None:
     ip: _Address = ipaddress.ip_address(address.split("%", 1)[0])
     if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
         ip = ip.ipv4_mapped
+    if ip.is_unspecified:
+        return "a reserved address"
     if ip.is_loopback:
         return "a loopback address"
     if ip.is_link_local:
         return "a link-local address"
     if ip.is_multicast:
         return "a multicast address"
+    if ip.is_reserved:
+        return "a reserved address"
     if ip.is_private:
         return "a private address"
-    if ip.is_reserved or ip.is_unspecified or not ip.is_global:
+    if not ip.is_global:
         return "a reserved address"
     return None
 
