@@ -280,6 +280,7 @@ def worker(
     configured connectors until SIGTERM or SIGINT."""
     from jooksms.delivery.runner import NoConnectors, run_delivery
     from jooksms.delivery.worker import WorkerConfig
+    from jooksms.events.webhooks.dispatcher import Dispatcher, DispatcherConfig
     from jooksms.metrics import serve_metrics
     from jooksms.runtime import loop_factory, settle_gc
 
@@ -309,6 +310,7 @@ def worker(
                     simulator_if_unconfigured=False,
                     config=config,
                     public_url=settings.public_url,
+                    dispatch_webhooks=Dispatcher(db, DispatcherConfig.from_settings(settings)),
                 )
         finally:
             await db.dispose()
@@ -365,3 +367,143 @@ def main() -> None:
 
 if __name__ == "__main__":
     main()
+
+
+# -- jooksms webhook ----------------------------------------------------------------
+webhook_app = typer.Typer(help="Outbound webhooks of an account.", no_args_is_help=True)
+app.add_typer(webhook_app, name="webhook")
+_WEBHOOK_OPTIONS = {"event_types": "--event-type", "webhook_id": "WEBHOOK_ID"}
+AccountOption = Annotated[int, typer.Option("--account", help="The account's id.")]
+
+
+def _webhook_work(work: Callable[[Any, Any], T]) -> T:
+    """Run ``work(session, box)`` (a sync session) in one transaction of the CLI."""
+    box = secret_box.box_for(_settings().database_url)
+
+    async def run(session: AsyncSession) -> T:
+        return await session.run_sync(lambda s: work(s, box))
+
+    return _in_transaction(run, arguments=_WEBHOOK_OPTIONS)
+
+
+@webhook_app.command("add")
+def webhook_add(
+    account: AccountOption,
+    url: Annotated[str, typer.Option(help="Where events are POSTed (http or https).")],
+    event_type: Annotated[
+        list[str] | None, typer.Option(help="An event type to send (repeat); default all.")
+    ] = None,
+    description: Annotated[str | None, typer.Option(help="A note for humans.")] = None,
+    batch: Annotated[bool, typer.Option(help="POST up to 100 events at a time.")] = False,
+) -> None:
+    """Add a webhook; prints its secret, once."""
+    from jooksms.db.types import utcnow
+    from jooksms.events.types import EVENT_TYPES
+    from jooksms.events.webhooks import endpoints, urls
+    from jooksms.events.webhooks.endpoints import ALL
+
+    settings = _settings()
+    unknown = [t for t in event_type or [] if t not in EVENT_TYPES and t != ALL]
+    problem = f"unknown event type {unknown[0]!r}" if unknown else None
+    if problem is None:
+        try:
+            asyncio.run(urls.check_url(url, allow_private=settings.webhooks_allow_private))
+        except urls.UrlRefused as exc:
+            typer.echo(f"error: --url: {exc}", err=True)
+            raise typer.Exit(2) from None
+    else:
+        typer.echo(f"error: --event-type: {problem}", err=True)
+        raise typer.Exit(2)
+    now = utcnow()
+    endpoint, secret = _webhook_work(
+        lambda s, box: endpoints.create(
+            s,
+            box,
+            account_id=account,
+            url=url,
+            event_types=event_type or [],
+            description=description,
+            enabled=True,
+            batch=batch,
+            now=now,
+        )
+    )
+    _print({**asdict(endpoint), "secret": secret})
+
+
+@webhook_app.command("list")
+def webhook_list(account: AccountOption) -> None:
+    """List an account's webhooks."""
+    from jooksms.events.webhooks import endpoints
+    from jooksms.services.pagination import MAX_PER_PAGE, PageRequest
+
+    found: list[dict[str, Any]] = []
+    page = 1
+    while True:
+        items = _webhook_work(
+            lambda s, _box, n=page: endpoints.list_page(  # type: ignore[misc]
+                s, account_id=account, page=PageRequest(n, MAX_PER_PAGE)
+            )
+        )
+        found.extend(asdict(e) for e in items.items)
+        if not items.has_next:
+            break
+        page += 1
+    _print(found)
+
+
+@webhook_app.command("remove")
+def webhook_remove(
+    account: AccountOption,
+    webhook_id: Annotated[int, typer.Argument(help="The webhook's id.")],
+) -> None:
+    """Delete a webhook and its deliveries."""
+    from jooksms.events.webhooks import endpoints
+
+    _webhook_work(lambda s, _box: endpoints.remove(s, account_id=account, endpoint_id=webhook_id))
+    _print({"removed": webhook_id})
+
+
+@webhook_app.command("replay")
+def webhook_replay(
+    account: AccountOption,
+    webhook_id: Annotated[int, typer.Argument(help="The webhook's id.")],
+    since: Annotated[str | None, typer.Option(help="Re-send the events from this time.")] = None,
+    until: Annotated[str | None, typer.Option(help="... up to this time (default now).")] = None,
+    delivery: Annotated[int | None, typer.Option(help="Re-send this one delivery.")] = None,
+) -> None:
+    """Send a webhook one delivery again (--delivery) or the events of a range (--since)."""
+    from jooksms.db.types import utcnow
+    from jooksms.domain.dates import parse_datetime
+    from jooksms.events.webhooks import deliveries
+
+    if (since is None) == (delivery is None):
+        typer.echo("error: --since: give --since or --delivery (one of them)", err=True)
+        raise typer.Exit(2)
+    now = utcnow()
+    if delivery is not None:
+        view = _webhook_work(
+            lambda s, _box: deliveries.replay_one(
+                s, account_id=account, endpoint_id=webhook_id, delivery_id=delivery, now=now
+            )
+        )
+        _print({"replayed": 1, "delivery": view.id})
+        return
+    bounds: dict[str, Any] = {}
+    for option, value in (("--since", since), ("--until", until)):
+        try:
+            bounds[option] = None if value is None else parse_datetime(value)
+        except ValueError as exc:
+            typer.echo(f"error: {option}: {exc}", err=True)
+            raise typer.Exit(2) from None
+    count = _webhook_work(
+        lambda s, _box: deliveries.replay_range(
+            s,
+            account_id=account,
+            endpoint_id=webhook_id,
+            since=bounds["--since"],
+            until=bounds["--until"],
+            now=now,
+        )
+    )
+    _print({"replayed": count})

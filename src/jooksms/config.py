@@ -73,6 +73,9 @@ class Settings(BaseSettings):
     #: Hours a delivery receipt whose part is unknown is kept, waiting for the part
     #: (a carrier that answers the receipt first); the workers drop older ones.
     pending_receipt_ttl_hours: Annotated[float, Field(gt=0, le=8760)] = 48
+    #: Whether outbound webhooks and status callbacks may go to private, loopback,
+    #: link-local and reserved addresses (refused by default: see events.webhooks.urls).
+    webhooks_allow_private: bool = False
 
     @field_validator("database_url")
     @classmethod

@@ -148,7 +148,7 @@ async def delivering(
 
 
 async def only_mine_due(db: Database, ids: Sequence[int]) -> None:
-    """As tests.delivery.test_queue._only_these_due: push every other test's waiting
+    """As tests.helpers.messages.only_these_due: push every other test's waiting
     messages far out, and the leases of those a test left in `sending` too, so that
     this worker's sweep does not take them back and send them here."""
     far = datetime.now(UTC) + timedelta(days=365 * 50)

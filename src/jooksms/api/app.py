@@ -19,12 +19,13 @@ from jooksms.api.deps import AppState
 from jooksms.api.envelopes import Json, error
 from jooksms.api.openapi_docs import component_schemas
 from jooksms.api.reference import reference_page
-from jooksms.api.routes import account, contacts, health, metrics, sms, twilio
+from jooksms.api.routes import account, contacts, health, metrics, sms, twilio, webhooks
 from jooksms.config import Settings
 from jooksms.db.engine import Database, describe, is_unavailable
 from jooksms.delivery.runner import run_delivery
 from jooksms.delivery.worker import WorkerConfig
 from jooksms.errors import JookSMSError, NotFound, Unavailable, ValidationFailed
+from jooksms.events.webhooks.dispatcher import Dispatcher, DispatcherConfig
 from jooksms.services.auth import TokenAuthority
 from jooksms.services.intake import Intake
 
@@ -144,8 +145,14 @@ def create_app(
         if sender is not None:
             sender.add_done_callback(_log_if_died)
         app.state.delivery = sender  # for /healthz
+        # Every serve process dispatches webhooks (one at a time fans out).
+        webhook_dispatch = asyncio.create_task(
+            Dispatcher(database, DispatcherConfig.from_settings(settings)).run(stop),
+            name="webhooks",
+        )
         yield
         stop.set()
+        await asyncio.gather(webhook_dispatch, return_exceptions=True)
         if sender is not None:
             # Its failure, if it died, was logged then (and /healthz said so since).
             await asyncio.gather(sender, return_exceptions=True)
@@ -175,7 +182,7 @@ def create_app(
     app.router.routes.extend(sms.FAST_ROUTES)
     app.router.routes.extend(twilio.router.routes)  # Twilio's webhooks
     app.router.routes.extend(metrics.router.routes)  # GET /metrics
-    for router in (account.router, health.router, sms.router, contacts.router):
+    for router in (account.router, health.router, sms.router, contacts.router, webhooks.router):
         # Adding the routes themselves, not the routers: FastAPI re-checks every
         # included router's routes on each request, a cost that grows with the API.
         app.router.routes.extend(router.routes)

@@ -27,6 +27,7 @@ from jooksms.domain.dates import parse_datetime
 from jooksms.domain.encoding import MAX_SEGMENTS, analyse
 from jooksms.domain.phone import address_book_number, normalise_or_keep, to_e164
 from jooksms.errors import ValidationFailed
+from jooksms.events.webhooks.urls import MAX_URL_LENGTH, UrlRefused, check_syntax
 from jooksms.services.pagination import MAX_PER_PAGE
 
 INT64 = (-(2**63), 2**63 - 1)
@@ -208,12 +209,38 @@ class _Model(BaseModel):
         return value
 
 
+def _callback_syntax(value: str) -> str:
+    try:
+        return check_syntax(value)
+    except UrlRefused as exc:
+        raise ValueError(str(exc)) from None
+
+
+# A documented extension: called, signed, on each status change of the message (see
+# events.webhooks). Its host is checked, as a webhook's, by the route.
+StatusCallback = Annotated[
+    Annotated[
+        str,
+        Field(
+            max_length=MAX_URL_LENGTH,
+            description="an http(s) URL (a public address, at most 2,000 characters) "
+            "POSTed each status change of the message, signed as webhooks are, with the "
+            "account's signing secret (GET /api/v1/webhooks/signing_secret)",
+        ),
+        AfterValidator(_callback_syntax),
+    ]
+    | None,
+    _Blank,
+]
+
+
 class SendSms(_Model):
     to: Phone
     body: Body
     from_: Sender = None
     scheduled: DateText = None
     external_id: ExternalId = None
+    status_callback: StatusCallback = None
 
 
 class ToManyEntry(_Model):
@@ -222,6 +249,7 @@ class ToManyEntry(_Model):
     first_name: Name = None
     last_name: Name = None
     scheduled: DateText = None
+    status_callback: StatusCallback = None
 
 
 class ManyEntry(ToManyEntry):
@@ -232,6 +260,7 @@ class ToMany(_Model):
     body: Body
     from_: Sender = None
     scheduled: DateText = None
+    status_callback: StatusCallback = None
     # Entries stay raw here: each is validated on its own, so a bad one costs only its
     # place (-1) and not the request. The document still shows what an entry holds.
     list: Annotated[
@@ -243,6 +272,7 @@ class ToMany(_Model):
 class Many(_Model):
     from_: Sender = None
     scheduled: DateText = None
+    status_callback: StatusCallback = None
     list: Annotated[
         list[Any],
         Field(min_length=1, max_length=10_000, json_schema_extra={"items": ref(ManyEntry)}),

@@ -335,3 +335,115 @@ class IdempotencyKey(Base):
     status_code: Mapped[int | None] = mapped_column(SmallInteger)
     answer: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
+
+
+class WebhookEndpoint(Base):
+    """An account's outbound webhook: where its events are POSTed (events.webhooks).
+    ``event_types`` is a JSON list of types, ``["*"]`` for all of them."""
+
+    __tablename__ = "webhook_endpoints"
+    __table_args__ = (Index(None, "account_id", "id"),)
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id", ondelete="CASCADE"))
+    url: Mapped[str] = mapped_column(String(2000))
+    description: Mapped[str | None] = mapped_column(String(500))
+    event_types: Mapped[str] = mapped_column(Text)
+    enabled: Mapped[bool] = mapped_column(Boolean)
+    #: Up to 100 events per POST, as ``{"type": "batch", "data": [...]}``.
+    batch: Mapped[bool] = mapped_column(Boolean)
+    disabled_reason: Mapped[str | None] = mapped_column(String(500))
+    disabled_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    #: The first failure since the last success: five days of them disable the endpoint.
+    failing_since: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class WebhookSecret(Base):
+    """A signing secret, sealed (it must sign, so it cannot be hashed). An endpoint's,
+    or, with no endpoint, the account's, which signs its status callbacks. During a
+    rotation the old one signs too until ``expires_at``."""
+
+    __tablename__ = "webhook_secrets"
+    __table_args__ = (Index(None, "account_id", "endpoint_id"),)
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id", ondelete="CASCADE"))
+    endpoint_id: Mapped[int | None] = mapped_column(
+        ForeignKey("webhook_endpoints.id", ondelete="CASCADE")
+    )
+    secret: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class WebhookDelivery(Base):
+    """One POST to make: an event (or a batch of up to 100) for an endpoint, or a
+    message's event for its status callback (``url`` set, no endpoint). The body is
+    stored as it is signed and sent, so every retry sends the same bytes."""
+
+    __tablename__ = "webhook_deliveries"
+    __table_args__ = (
+        Index(None, "account_id", "endpoint_id", "id"),
+        Index(
+            "ix_webhook_deliveries_due",
+            "next_attempt_at",
+            sqlite_where=text("status = 'pending'"),
+            postgresql_where=text("status = 'pending'"),
+        ),
+    )
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id", ondelete="CASCADE"))
+    endpoint_id: Mapped[int | None] = mapped_column(
+        ForeignKey("webhook_endpoints.id", ondelete="CASCADE")
+    )
+    url: Mapped[str | None] = mapped_column(String(2000))
+    #: The ``webhook-id`` header: the event id, or ``batch_<first>_<last>``.
+    webhook_id: Mapped[str] = mapped_column(String(80))
+    event_type: Mapped[str] = mapped_column(String(40))
+    first_event_id: Mapped[int] = mapped_column(BigInteger)
+    last_event_id: Mapped[int] = mapped_column(BigInteger)
+    event_count: Mapped[int] = mapped_column(Integer)
+    body: Mapped[str] = mapped_column(Text)
+    status: Mapped[str] = mapped_column(String(12))
+    attempts: Mapped[int] = mapped_column(SmallInteger)
+    #: When it is due; while a sender holds it, when that sender's lease runs out.
+    next_attempt_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    last_status_code: Mapped[int | None] = mapped_column(SmallInteger)
+    last_error: Mapped[str | None] = mapped_column(String(500))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class WebhookAttempt(Base):
+    """One POST of a delivery and what came back: the status code or the error, the
+    latency and the answer's first 500 bytes."""
+
+    __tablename__ = "webhook_attempts"
+    __table_args__ = (Index(None, "delivery_id", "id"),)
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    delivery_id: Mapped[int] = mapped_column(
+        ForeignKey("webhook_deliveries.id", ondelete="CASCADE")
+    )
+    account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id", ondelete="CASCADE"))
+    attempted_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    status_code: Mapped[int | None] = mapped_column(SmallInteger)
+    error: Mapped[str | None] = mapped_column(String(500))
+    latency_ms: Mapped[int] = mapped_column(Integer)
+    response: Mapped[str | None] = mapped_column(Text)
+
+
+class MessageCallback(Base):
+    """A message's ``status_callback`` URL, for the few messages sent with one: the
+    messages table, the hot path's, stays as it is."""
+
+    __tablename__ = "message_callbacks"
+
+    message_id: Mapped[int] = mapped_column(
+        Id, ForeignKey("messages.id", ondelete="CASCADE"), primary_key=True, autoincrement=False
+    )
+    account_id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer(), "sqlite"))
+    url: Mapped[str] = mapped_column(String(2000))

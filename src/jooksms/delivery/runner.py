@@ -13,6 +13,7 @@ from jooksms.db.engine import Database
 from jooksms.delivery.buckets import configured_rates
 from jooksms.delivery.routing import Route, RoutingTable
 from jooksms.delivery.worker import Worker, WorkerConfig
+from jooksms.events.webhooks.dispatcher import Dispatcher
 from jooksms.services import connectors
 from jooksms.smsc.config import SimulatorConfig
 from jooksms.smsc.simulator import Simulator
@@ -35,6 +36,7 @@ async def run_delivery(
     simulator_if_unconfigured: bool,
     config: WorkerConfig | None = None,
     public_url: str | None = None,
+    dispatch_webhooks: Dispatcher | None = None,
 ) -> None:
     """``public_url`` is where carriers reach our webhooks (Twilio's status callbacks)."""
     async with AsyncExitStack() as stack:
@@ -50,7 +52,15 @@ async def run_delivery(
             # transports unbind are stored before the carrier hears they were taken.
             await asyncio.gather(*(t.stop(10.0) for t in transports.values()))
 
+        # Every worker dispatches webhooks too; serve's runs in its app (api.app).
+        webhook_dispatch = (
+            None
+            if dispatch_webhooks is None
+            else asyncio.create_task(dispatch_webhooks.run(stop), name="webhooks")
+        )
         await worker.run(stop, before_finish=stop_transports)
+        if webhook_dispatch is not None:
+            await asyncio.gather(webhook_dispatch, return_exceptions=True)
 
 
 async def _build(

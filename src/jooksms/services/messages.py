@@ -31,6 +31,7 @@ from jooksms.domain.encoding import SegmentInfo, analyse
 from jooksms.domain.phone import normalise_or_keep
 from jooksms.domain.status import Direction, Status
 from jooksms.errors import Conflict, JookSMSError, NotFound, ValidationFailed
+from jooksms.events.webhooks import callbacks as webhook_callbacks
 from jooksms.services.pagination import Page, PageRequest
 from jooksms.store.sql import CONTACTS, COUNTS, MESSAGES, NUMBERS
 from jooksms.transports.base import IncomingSms
@@ -59,6 +60,8 @@ class MessageDraft:
     external_id: int | None = None
     first_name: str | None = None
     last_name: str | None = None
+    #: Called on each status change of the message (events.webhooks.callbacks).
+    status_callback: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -166,6 +169,7 @@ def accept_batch(session: Session, jobs: Sequence[AcceptJob]) -> list[Accepted |
             order.append(i)
     store = stores.of(session)
     ids = store.insert_messages(session, rows)
+    webhook_callbacks.store(session, jobs, order, ids)
     store.count_added(
         session, {a: sum(len(jobs[i].drafts) for i in ix) for a, ix in accepted.items()}
     )

@@ -34,6 +34,7 @@ from jooksms.api.schemas import (
 )
 from jooksms.domain.encoding import analyse
 from jooksms.errors import ValidationFailed
+from jooksms.events.webhooks.urls import UrlRefused, check_url
 from jooksms.services import messages
 from jooksms.services.messages import Accepted, AcceptJob, MessageDraft, SearchFilter
 from jooksms.services.pagination import PageRequest
@@ -60,12 +61,14 @@ _NEW_ID = "$response.body#/data/id"
 )
 async def send(call: Caller) -> Json:
     req = validate(SendSms, await call.payload())
+    await _check_callback(call, req.status_callback)
     draft = MessageDraft(
         to=req.to,
         body=req.body,
         info=analyse(req.body),
         scheduled_at=req.scheduled,
         external_id=req.external_id,
+        status_callback=req.status_callback,
     )
     job = AcceptJob(call.account, req.from_, [draft], with_views=True)
     return await call.accept(job, lambda accepted: ok_body(message_json(accepted.views[0])))
@@ -104,6 +107,7 @@ async def list_messages(
 async def to_many(call: Caller) -> Json:
     payload = await call.payload()
     req = validate(ToMany, payload)
+    await _check_callback(call, req.status_callback)
     info = analyse(req.body)
 
     def draft(entry: BaseModel) -> MessageDraft:
@@ -116,6 +120,7 @@ async def to_many(call: Caller) -> Json:
             external_id=entry.external_id,
             first_name=entry.first_name,
             last_name=entry.last_name,
+            status_callback=entry.status_callback or req.status_callback,
         )
 
     return await _send_each(call, req.from_, req.list, ToManyEntry, draft, source(payload))
@@ -130,6 +135,7 @@ async def to_many(call: Caller) -> Json:
 async def many(call: Caller) -> Json:
     payload = await call.payload()
     req = validate(Many, payload)
+    await _check_callback(call, req.status_callback)
 
     def draft(entry: BaseModel) -> MessageDraft:
         assert isinstance(entry, ManyEntry)
@@ -141,6 +147,7 @@ async def many(call: Caller) -> Json:
             external_id=entry.external_id,
             first_name=entry.first_name,
             last_name=entry.last_name,
+            status_callback=entry.status_callback or req.status_callback,
         )
 
     return await _send_each(call, req.from_, req.list, ManyEntry, draft, source(payload))
@@ -170,6 +177,8 @@ async def _send_each(
             continue
         drafts.append(draft(entry))
         positions.append(index)
+    if any(d.status_callback for d in drafts):
+        drafts, positions = await _without_refused_callbacks(call, drafts, positions, errors)
 
     def answer(accepted: Accepted) -> dict[str, Any]:
         for index, message_id in zip(positions, accepted.ids, strict=True):
@@ -180,6 +189,40 @@ async def _send_each(
         return body
 
     return await call.accept(AcceptJob(call.account, from_number, drafts), answer)
+
+
+async def _check_callback(call: Caller, url: str | None) -> None:
+    """A status callback's host must be public, as a webhook's (a 422 naming it)."""
+    if url is not None:
+        try:
+            await check_url(url, allow_private=call.state.settings.webhooks_allow_private)
+        except UrlRefused as exc:
+            raise ValidationFailed.field("status_callback", str(exc)) from None
+
+
+async def _without_refused_callbacks(
+    call: Caller, drafts: list[MessageDraft], positions: list[int], errors: list[dict[str, Any]]
+) -> tuple[list[MessageDraft], list[int]]:
+    """The entries whose status callback may be called; the others get their -1.
+    Each distinct URL is checked once."""
+    refused: dict[str, str] = {}
+    for url in {d.status_callback for d in drafts if d.status_callback}:
+        try:
+            await check_url(url, allow_private=call.state.settings.webhooks_allow_private)
+        except UrlRefused as exc:
+            refused[url] = str(exc)
+    if not refused:
+        return drafts, positions
+    kept: list[tuple[MessageDraft, int]] = []
+    for d, index in zip(drafts, positions, strict=True):
+        if d.status_callback in refused:
+            errors.append(
+                {"index": index, "fields": {"status_callback": refused[d.status_callback]}}
+            )
+        else:
+            kept.append((d, index))
+    errors.sort(key=lambda e: int(e["index"]))
+    return [d for d, _ in kept], [i for _, i in kept]
 
 
 @router.get(
