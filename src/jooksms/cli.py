@@ -309,6 +309,7 @@ def worker(
                     simulator_if_unconfigured=False,
                     config=config,
                     public_url=settings.public_url,
+                    event_retention=settings.event_retention,
                 )
         finally:
             await db.dispose()
