@@ -6,7 +6,7 @@ connection's commit reaches the feed by NOTIFY, and by polling when LISTEN is of
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import asynccontextmanager
 
 import pytest
@@ -121,8 +121,11 @@ async def test_a_slow_subscriber_is_detached_and_catches_up_from_the_log(db: Dat
         account = await _account(db)
         fast = Reader(feed.subscribe(account_id=account))
         slow = Reader(feed.subscribe(account_id=account))
+        # Both join the live feed and take one event; then the slow one stops reading.
+        first = asyncio.gather(fast.take(1), slow.take(1))
+        await _until(lambda: feed.subscribers == 2)
         ids = (await _account_with_messages_of(db, account, 1))[1]
-        await slow.take(1)  # it has joined the live feed; now it reads nothing for a while
+        await first
         for _ in range(4):
             async with db.write() as session:
                 ids += await messages.accept(
@@ -191,6 +194,14 @@ async def test_without_notify_the_feed_polls(
             await reader.close()
     finally:
         await other.dispose()
+
+
+async def _until(condition: Callable[[], bool]) -> None:
+    async def wait() -> None:
+        while not condition():
+            await asyncio.sleep(0.01)
+
+    await asyncio.wait_for(wait(), _GUARD)
 
 
 async def _until_listening(db: Database) -> None:

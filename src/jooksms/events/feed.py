@@ -162,7 +162,13 @@ class Feed:
             try:
                 if self._position is None:
                     self._position = await self._head()
-                events, end = await self.read(self._position)
+                if self._subscribers:
+                    events, end = await self.read(self._position)
+                else:  # nobody to tell: move on without reading (no table read on PostgreSQL)
+                    head = await self._head()
+                    if self._subscribers:
+                        continue  # one joined meanwhile: it is owed what lies up to there
+                    events, end = [], max(self._position, head)
             except Exception as exc:  # the database is away: the feed waits, then reads on
                 if not failing:
                     log.warning("the event feed cannot read the log (%s); retrying", exc)
@@ -177,7 +183,12 @@ class Feed:
                 interval = self.config.poll_min
                 continue  # there may be more right behind
             woken = await self._wait_for_wake(interval)
-            interval = self.config.poll_min if woken else min(interval * 2, self.config.poll_max)
+            if self._db.is_sqlite:
+                interval = self.config.poll_min  # no NOTIFY: polling is the only wake-up
+            else:
+                interval = (
+                    self.config.poll_min if woken else min(interval * 2, self.config.poll_max)
+                )
 
     def _fan_out(self, start: Position, end: Position, events: list[Event]) -> None:
         # Synchronous: every subscriber is offered the batch before the position
@@ -198,9 +209,7 @@ class Feed:
         advanced.set()
 
     async def _wait_for_wake(self, timeout: float) -> bool:
-        if self._db.is_sqlite:
-            await asyncio.sleep(timeout)
-            return False
+        """A NOTIFY (PostgreSQL), a subscriber that waits for the reader, or the poll."""
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(self._wake.wait(), timeout)
         woken = self._wake.is_set()
@@ -210,6 +219,7 @@ class Feed:
     async def wait_until_past(self, position: Position) -> None:
         """Until the reader has read up to ``position`` (or the feed is closed)."""
         while not self._closed and self.position < position:
+            self._wake.set()
             await self._advanced.wait()
 
     # LISTEN (as db.wakeups holds the queue's: one connection, replaced when lost)
@@ -244,6 +254,7 @@ class Feed:
 
     def _join(self, subscription: Subscription) -> Position:
         self._subscribers.add(subscription)
+        self._wake.set()  # the reader reads the log again, now that somebody listens
         return self.position
 
     def _leave(self, subscription: Subscription) -> None:
