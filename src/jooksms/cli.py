@@ -311,6 +311,7 @@ def worker(
                     config=config,
                     public_url=settings.public_url,
                     dispatch_webhooks=Dispatcher(db, DispatcherConfig.from_settings(settings)),
+                    event_retention=settings.event_retention,
                 )
         finally:
             await db.dispose()

@@ -9,6 +9,8 @@ from __future__ import annotations
 import base64
 import binascii
 import logging
+import re
+from datetime import timedelta
 from pathlib import Path
 from typing import Annotated
 
@@ -76,6 +78,21 @@ class Settings(BaseSettings):
     #: Whether outbound webhooks and status callbacks may go to private, loopback,
     #: link-local and reserved addresses (refused by default: see events.webhooks.urls).
     webhooks_allow_private: bool = False
+    #: How long events are kept for the stream, polling and webhooks to read: a
+    #: number of days, or a duration such as ``7d``, ``12h``, ``30m``.
+    event_retention: timedelta = timedelta(days=7)
+
+    @field_validator("event_retention", mode="before")
+    @classmethod
+    def _duration(cls, value: object) -> object:
+        return parse_duration(value) if isinstance(value, str | int | float) else value
+
+    @field_validator("event_retention")
+    @classmethod
+    def _at_least_a_minute(cls, value: timedelta) -> timedelta:
+        if not timedelta(minutes=1) <= value <= timedelta(days=3650):
+            raise ValueError("must be between 1 minute and 3650 days")
+        return value
 
     @field_validator("database_url")
     @classmethod
@@ -128,6 +145,19 @@ class Settings(BaseSettings):
             return None
         path = self.database_url.split("///", 1)[1].split("?", 1)[0]
         return None if path in ("", ":memory:") else Path(path)
+
+
+_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([dhms]?)\s*$", re.IGNORECASE)
+_UNITS = {"d": "days", "": "days", "h": "hours", "m": "minutes", "s": "seconds"}
+
+
+def parse_duration(value: str | float) -> timedelta:
+    """``7`` or ``7d`` (days), ``12h``, ``30m``, ``90s``."""
+    match = _DURATION.match(str(value))
+    if match is None:
+        raise ValueError("must be a number of days or a duration such as 7d, 12h, 30m")
+    number, unit = match.groups()
+    return timedelta(**{_UNITS[unit.lower()]: float(number)})
 
 
 def _async_driver(url: str) -> str:

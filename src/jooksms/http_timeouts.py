@@ -18,6 +18,11 @@ from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
 log = logging.getLogger(__name__)
 
+#: The key, in the app's lifespan state, of an ``asyncio.Event`` that is set when the
+#: server starts to shut down: answers that never end by themselves (event streams)
+#: end then, instead of holding the shutdown until they are cancelled.
+DRAINING = "jooksms.draining"
+
 
 class TimedHttpToolsProtocol(HttpToolsProtocol):
     header_timeout: float = 10.0
@@ -57,6 +62,12 @@ class TimedHttpToolsProtocol(HttpToolsProtocol):
     def on_response_complete(self) -> None:
         self._waiting_for_headers = True
         super().on_response_complete()
+
+    def shutdown(self) -> None:
+        draining = self.app_state.get(DRAINING)
+        if draining is not None:
+            draining.set()
+        super().shutdown()
 
     def connection_lost(self, exc: Exception | None) -> None:
         self._disarm()

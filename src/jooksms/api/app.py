@@ -19,13 +19,16 @@ from jooksms.api.deps import AppState
 from jooksms.api.envelopes import Json, error
 from jooksms.api.openapi_docs import component_schemas
 from jooksms.api.reference import reference_page
-from jooksms.api.routes import account, contacts, health, metrics, sms, twilio, webhooks
+from jooksms.api.routes import account, contacts, events, health, metrics, sms, twilio, webhooks
 from jooksms.config import Settings
 from jooksms.db.engine import Database, describe, is_unavailable
 from jooksms.delivery.runner import run_delivery
 from jooksms.delivery.worker import WorkerConfig
 from jooksms.errors import JookSMSError, NotFound, Unavailable, ValidationFailed
+from jooksms.events.feed import Feed
+from jooksms.events.retention import prune_forever
 from jooksms.events.webhooks.dispatcher import Dispatcher, DispatcherConfig
+from jooksms.http_timeouts import DRAINING
 from jooksms.services.auth import TokenAuthority
 from jooksms.services.intake import Intake
 
@@ -126,8 +129,13 @@ def create_app(
     database = db or Database.from_settings(settings)
 
     @asynccontextmanager
-    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+    async def lifespan(app: FastAPI) -> AsyncIterator[dict[str, Any]]:
         stop = asyncio.Event()
+        # The event feed and the pruning of the log (to move to the platform object).
+        await feed.start()
+        pruning = asyncio.create_task(
+            prune_forever(database, settings.event_retention, stop), name="event-retention"
+        )
         sender = (
             asyncio.create_task(
                 run_delivery(
@@ -150,9 +158,13 @@ def create_app(
             Dispatcher(database, DispatcherConfig.from_settings(settings)).run(stop),
             name="webhooks",
         )
-        yield
+        # The server sets it when it starts to shut down (see http_timeouts), before
+        # it waits for open answers: event streams end then.
+        yield {DRAINING: draining}
         stop.set()
-        await asyncio.gather(webhook_dispatch, return_exceptions=True)
+        draining.set()
+        await feed.close()
+        await asyncio.gather(pruning, webhook_dispatch, return_exceptions=True)
         if sender is not None:
             # Its failure, if it died, was logged then (and /healthz said so since).
             await asyncio.gather(sender, return_exceptions=True)
@@ -173,6 +185,8 @@ def create_app(
         telemetry={"tracing": False, "metrics": False, "logs": False, "auto_configure": False},
     )
     intake = Intake(database)
+    feed = app.state.feed = Feed(database)
+    draining = app.state.draining = asyncio.Event()
     app.state.jooksms = AppState(
         settings=settings,
         db=database,
@@ -182,7 +196,14 @@ def create_app(
     app.router.routes.extend(sms.FAST_ROUTES)
     app.router.routes.extend(twilio.router.routes)  # Twilio's webhooks
     app.router.routes.extend(metrics.router.routes)  # GET /metrics
-    for router in (account.router, health.router, sms.router, contacts.router, webhooks.router):
+    for router in (
+        account.router,
+        health.router,
+        sms.router,
+        contacts.router,
+        events.router,
+        webhooks.router,
+    ):
         # Adding the routes themselves, not the routers: FastAPI re-checks every
         # included router's routes on each request, a cost that grows with the API.
         app.router.routes.extend(router.routes)
