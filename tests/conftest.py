@@ -21,6 +21,7 @@ from jooksms.api.app import create_app
 from jooksms.config import Settings, load_settings
 from jooksms.db.engine import Database
 from jooksms.db.migrate import upgrade
+from jooksms.platform import Platform
 from jooksms.services import accounts
 
 POSTGRES_URL = os.environ.get("JOOKSMS_TEST_POSTGRES_URL")
@@ -117,7 +118,7 @@ class Tenant:
 
 @pytest.fixture(scope="session")
 def app(settings: Settings, db: Database) -> Any:
-    return create_app(settings, db)
+    return create_app(Platform(settings, db))
 
 
 @pytest.fixture

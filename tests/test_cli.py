@@ -3,34 +3,13 @@
 from __future__ import annotations
 
 import json
-import os
 import sqlite3
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
 from jooksms.secret_box import SecretBox, SecretKeyError, new_key
-
-
-def _run(
-    tmp_path: Path, *args: str, env: dict[str, str] | None = None
-) -> subprocess.CompletedProcess[str]:
-    environ = {
-        **os.environ,
-        "JOOKSMS_DATABASE_URL": f"sqlite:///{tmp_path / 'cli.db'}",
-        **(env or {}),
-    }
-    return subprocess.run(
-        [sys.executable, "-m", "jooksms", *args],
-        capture_output=True,
-        text=True,
-        env=environ,
-        cwd=tmp_path,
-        timeout=60,
-        check=False,
-    )
+from tests.helpers.cli import run_cli as _run
 
 
 def test_account_number_and_client(tmp_path: Path) -> None:

@@ -15,6 +15,7 @@ import uvicorn
 
 from jooksms.api.app import create_app
 from jooksms.config import ConfigError, Settings, load_settings
+from jooksms.platform import Platform
 from jooksms.server import uvicorn_options
 from tests.helpers.live import LOOPBACK, wait_for_health
 from tests.helpers.raw_http import closed_by_server, connect, exchange, read_answer
@@ -36,7 +37,7 @@ def serving(settings: Settings, **limits: object) -> Iterator[str]:
     sock = socket.socket()
     sock.bind((LOOPBACK, 0))
     options = uvicorn_options(limited) | {"log_level": "warning", "loop": "asyncio"}
-    server = uvicorn.Server(uvicorn.Config(create_app(limited), ws="none", **options))
+    server = uvicorn.Server(uvicorn.Config(create_app(Platform(limited)), ws="none", **options))
     thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
     thread.start()
     base_url = f"http://{LOOPBACK}:{sock.getsockname()[1]}"

@@ -19,6 +19,7 @@ from jooksms.config import load_settings
 from jooksms.db.engine import Database
 from jooksms.db.migrate import upgrade
 from jooksms.log_redaction import mask_number, redact
+from jooksms.platform import Platform
 from jooksms.smsc.config import SimulatorConfig
 from jooksms.smsc.simulator import Simulator
 from jooksms.transports.base import IncomingSms
@@ -99,7 +100,7 @@ async def test_a_failed_insert_logs_no_recipient_or_text(
 ) -> None:
     settings = load_settings(database_url=failing_url)
     db = Database(failing_url)
-    app = create_app(settings, db)
+    app = create_app(Platform(settings, db))
     transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
     try:
         async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as anon:

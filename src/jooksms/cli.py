@@ -278,10 +278,9 @@ def worker(
 ) -> None:
     """Deliver messages (no HTTP): claim due messages and send them through the
     configured connectors until SIGTERM or SIGINT."""
-    from jooksms.delivery.runner import NoConnectors, run_delivery
-    from jooksms.delivery.worker import WorkerConfig
-    from jooksms.events.webhooks.dispatcher import Dispatcher, DispatcherConfig
+    from jooksms.delivery.runner import NoConnectors
     from jooksms.metrics import serve_metrics
+    from jooksms.platform import Platform
     from jooksms.runtime import loop_factory, settle_gc
 
     settings = _settings()
@@ -291,30 +290,20 @@ def worker(
     _open_secret_box(settings)
 
     async def run() -> None:
-        db = Database.from_settings(settings)
+        platform = Platform(settings)
         settle_gc()
-        stop = asyncio.Event()
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):
-            loop.add_signal_handler(sig, stop.set)
+            loop.add_signal_handler(sig, platform.stop.set)
         try:
-            config = WorkerConfig.from_settings(settings)
             async with AsyncExitStack() as serving:
                 if metrics_port is not None:
                     await serving.enter_async_context(
-                        serve_metrics(db, settings, port=metrics_port)
+                        serve_metrics(platform.db, settings, port=metrics_port)
                     )
-                await run_delivery(
-                    db,
-                    stop,
-                    simulator_if_unconfigured=False,
-                    config=config,
-                    public_url=settings.public_url,
-                    dispatch_webhooks=Dispatcher(db, DispatcherConfig.from_settings(settings)),
-                    event_retention=settings.event_retention,
-                )
+                await platform.run_until_stopped()
         finally:
-            await db.dispose()
+            await platform.dispose()
 
     try:
         with asyncio.Runner(loop_factory=loop_factory()) as runner:

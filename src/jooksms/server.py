@@ -15,6 +15,7 @@ from jooksms.db.engine import Database
 from jooksms.db.migrate import upgrade
 from jooksms.db.models import Account
 from jooksms.http_timeouts import TimedHttpToolsProtocol
+from jooksms.platform import Platform
 from jooksms.runtime import settle_gc
 from jooksms.services import accounts
 
@@ -56,7 +57,7 @@ def run_server(settings: Settings) -> None:
             f"  client_secret: {demo['client_secret']}\n",
             flush=True,
         )
-    app = create_app(settings, delivery=settings.delivery)
+    app = create_app(Platform(settings), delivery=settings.delivery)
     if not settings.delivery:
         log.info("delivery is off here (JOOKSMS_DELIVERY=false): run `jooksms worker`")
     log.info("serving the API on http://%s:%s", settings.host, settings.port)

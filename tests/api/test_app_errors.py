@@ -13,6 +13,7 @@ from starlette.routing import Route
 
 from jooksms.api.app import create_app
 from jooksms.config import Settings, load_settings
+from jooksms.platform import Platform
 from tests.helpers.live import free_port, serve_in_thread
 from tests.helpers.raw_http import connect, exchange
 
@@ -27,7 +28,7 @@ async def _boom(request: Request) -> Any:
 def test_a_500_keeps_the_keep_alive_connection(
     settings: Settings, caplog: pytest.LogCaptureFixture
 ) -> None:
-    app = create_app(settings)
+    app = create_app(Platform(settings))
     app.router.routes.append(Route("/boom", _boom, methods=["POST"]))
     with serve_in_thread(app) as base_url, connect(base_url) as sock:
         caplog.set_level(logging.INFO)
@@ -53,7 +54,7 @@ def _nowhere() -> Settings:
 
 
 async def test_healthz_names_the_database_when_it_is_down() -> None:
-    app = create_app(_nowhere())
+    app = create_app(Platform(_nowhere()))
     async with httpx.AsyncClient(
         transport=httpx.ASGITransport(app=app), base_url="http://test"
     ) as http:
@@ -74,7 +75,7 @@ async def test_healthz_names_the_database_when_it_is_down() -> None:
 async def test_a_database_that_is_down_is_a_503_with_retry_after(
     method: str, path: str, body: Any
 ) -> None:
-    app = create_app(_nowhere())
+    app = create_app(Platform(_nowhere()))
     async with httpx.AsyncClient(
         transport=httpx.ASGITransport(app=app), base_url="http://test"
     ) as http:
@@ -87,7 +88,7 @@ async def test_a_database_that_is_down_is_a_503_with_retry_after(
 
 
 def test_healthz_names_delivery_when_this_process_delivers(settings: Settings) -> None:
-    app = create_app(settings, delivery=True)
+    app = create_app(Platform(settings), delivery=True)
     with serve_in_thread(app) as base_url, connect(base_url) as sock:
         up = exchange(sock, "GET", "/healthz")
         assert up.json() == {"status": "ok", "database": "ok", "delivery": "ok"}

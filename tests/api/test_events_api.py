@@ -27,6 +27,7 @@ from jooksms.api.app import create_app
 from jooksms.config import Settings
 from jooksms.db.engine import Database
 from jooksms.http_timeouts import TimedHttpToolsProtocol
+from jooksms.platform import Platform
 from jooksms.store.types import Sent
 from tests.conftest import Tenant, make_tenant
 from tests.helpers.messages import LEASE, only_these_due
@@ -47,7 +48,7 @@ class Live:
 @asynccontextmanager
 async def served(settings: Settings) -> AsyncIterator[Live]:
     """The app under uvicorn, in this loop, with jooksms serve's HTTP protocol."""
-    app = create_app(settings)  # it owns its engine: a database of its own connections
+    app = create_app(Platform(settings))  # it owns its engine: a database of its own connections
     sock = socket.socket()
     sock.bind(("127.0.0.1", 0))
     config = uvicorn.Config(

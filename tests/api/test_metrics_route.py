@@ -13,6 +13,7 @@ from pydantic import SecretStr
 from jooksms.api.app import create_app
 from jooksms.config import Settings
 from jooksms.db.engine import Database
+from jooksms.platform import Platform
 from tests.conftest import Tenant
 from tests.helpers.metrics_text import Samples, parse, send, value
 
@@ -26,7 +27,7 @@ async def _scrape(app: Any, client: str = "127.0.0.1", **headers: str) -> httpx.
 
 
 async def _fresh(settings: Settings, db: Database) -> Samples:
-    r = await _scrape(create_app(settings, db))
+    r = await _scrape(create_app(Platform(settings, db)))
     assert r.status_code == 200, r.text
     return parse(r.text)
 
@@ -34,7 +35,7 @@ async def _fresh(settings: Settings, db: Database) -> Samples:
 @pytest.fixture
 def open_app(settings: Settings, db: Database) -> Any:
     assert settings.metrics_token is None
-    return create_app(settings, db)
+    return create_app(Platform(settings, db))
 
 
 async def test_metrics_in_prometheus_text_format(open_app: Any, anon: httpx.AsyncClient) -> None:
@@ -60,7 +61,7 @@ async def test_counts_follow_the_messages_sent(
     settings: Settings, db: Database, tenant: Tenant
 ) -> None:
     before = await _fresh(settings, db)
-    app = create_app(settings, db)
+    app = create_app(Platform(settings, db))
     await send(tenant, now=2, later=1)
     r = await _scrape(app)
     after = parse(r.text)
@@ -87,7 +88,9 @@ def _ours(samples: Samples) -> Samples:
 
 
 async def test_token_when_set(settings: Settings, db: Database) -> None:
-    app = create_app(settings.model_copy(update={"metrics_token": SecretStr("s3cret")}), db)
+    app = create_app(
+        Platform(settings.model_copy(update={"metrics_token": SecretStr("s3cret")}), db)
+    )
     for headers in ({}, {"Authorization": "Bearer wrong"}, {"Authorization": "Basic s3cret"}):
         refused = await _scrape(app, **headers)
         assert refused.status_code == 401
@@ -121,7 +124,9 @@ async def test_without_token_only_loopback_clients(open_app: Any) -> None:
 
 
 async def test_with_token_its_bearer_from_anywhere(settings: Settings, db: Database) -> None:
-    app = create_app(settings.model_copy(update={"metrics_token": SecretStr("s3cret")}), db)
+    app = create_app(
+        Platform(settings.model_copy(update={"metrics_token": SecretStr("s3cret")}), db)
+    )
     assert (await _scrape(app, "192.0.2.7", Authorization="Bearer s3cret")).status_code == 200
     assert (await _scrape(app, "127.0.0.1")).status_code == 401
 

@@ -16,6 +16,7 @@ from sqlalchemy import event
 from jooksms.api.app import create_app
 from jooksms.config import Settings, load_settings
 from jooksms.db.engine import Database
+from jooksms.platform import Platform
 from jooksms.services import accounts
 from tests.helpers.live import serve_in_thread
 
@@ -33,7 +34,7 @@ async def guarded(database_url: str) -> AsyncIterator[tuple[Any, Database]]:
         throttle_window=300,
     )
     db = Database(settings.database_url)
-    yield create_app(settings, db), db
+    yield create_app(Platform(settings, db)), db
     await db.dispose()
 
 
@@ -141,7 +142,7 @@ async def test_over_real_http_the_flood_waits_and_the_owner_is_served(
     creds = await _client(db)
     wrong = {**creds, "client_secret": "guess"}
     settings = load_settings(database_url=database_url, token_failures_per_client=3)
-    with serve_in_thread(create_app(settings)) as base_url:
+    with serve_in_thread(create_app(Platform(settings))) as base_url:
         async with httpx.AsyncClient(base_url=base_url, timeout=30) as http:
             assert (await http.post(TOKEN, data=creds)).status_code == 200
             flood = [http.post(TOKEN, data=wrong) for _ in range(60)]

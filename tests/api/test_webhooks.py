@@ -109,10 +109,13 @@ async def test_bad_changes_and_ranges(tenant: Tenant) -> None:
     for body, field in [
         ({}, "since"),
         ({"since": 5}, "since"),
-        ({"since": "2021-01-02", "until": "2021-01-01"}, "until"),
+        ({"since": None}, "since"),
     ]:
         r = await tenant.post(base + "/replay", json=body)
         assert r.status_code == 422 and field in r.json()["error"]["fields"], r.text
+    # A range that ends before it starts holds no event: nothing to replay.
+    r = await tenant.post(base + "/replay", json={"since": "2021-01-02", "until": "2021-01-01"})
+    assert r.status_code == 200, r.text
     r = await tenant.get(base + "/deliveries?status=lost")
     assert r.status_code == 422 and "status" in r.json()["error"]["fields"]
 

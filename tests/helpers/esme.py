@@ -157,3 +157,11 @@ class Esme:
             self.send(EnquireLinkResp(sequence_number=pdu.sequence_number))
         elif isinstance(pdu, Unbind):
             self.send(UnbindResp(sequence_number=pdu.sequence_number))
+
+
+async def submit_many(esme: Esme, count: int, **fields: object) -> list[SubmitSmResp]:
+    """Pipelined: all sent in one write, then all responses awaited."""
+    pdus = [esme.submit_pdu(**fields) for _ in range(count)]
+    answers = await asyncio.gather(*(esme.request(p) for p in pdus))
+    assert all(isinstance(a, SubmitSmResp) for a in answers)
+    return [a for a in answers if isinstance(a, SubmitSmResp)]

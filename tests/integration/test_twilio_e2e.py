@@ -20,6 +20,7 @@ from jooksms.config import load_settings
 from jooksms.db.engine import Database
 from jooksms.delivery.routing import Route, RoutingTable
 from jooksms.delivery.worker import Worker, WorkerConfig
+from jooksms.platform import Platform
 from jooksms.services import connectors
 from jooksms.store.sql import MESSAGES
 from jooksms.transports.base import Transport
@@ -52,7 +53,7 @@ def api_url(database_url: str) -> Iterator[str]:
     """Our app in its own server (its own engine: pooled connections cannot move
     between event loops), without JOOKSMS_PUBLIC_URL: signatures are checked against
     the URL the request came to, which is the one Twilio was given."""
-    with serve_in_thread(create_app(load_settings(database_url=database_url))) as url:
+    with serve_in_thread(create_app(Platform(load_settings(database_url=database_url)))) as url:
         yield url
 
 

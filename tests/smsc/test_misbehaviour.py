@@ -10,8 +10,8 @@ import pytest
 from jooksms.smsc import DropAfter, QueueFull, RefuseBinds, Simulator, Throttle
 from jooksms.transports.smpp.pdu import DeliverSm, SubmitSmResp
 from jooksms.transports.smpp.status import CommandStatus
+from tests.helpers.esme import submit_many
 from tests.smsc.conftest import Connect, StartSimulator
-from tests.smsc.test_submit import submit_many
 
 S = CommandStatus
 

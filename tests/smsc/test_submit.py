@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-import asyncio
-
 from jooksms.smsc import Simulator
-from jooksms.transports.smpp.pdu import DeliverSm, SubmitSmResp
+from jooksms.transports.smpp.pdu import DeliverSm
 from jooksms.transports.smpp.receipt import ReceiptState, is_receipt, parse_receipt
 from jooksms.transports.smpp.status import CommandStatus
 from jooksms.transports.smpp.tlv import Tag, find_tlv
 from jooksms.transports.smpp.udh import ESM_UDHI, Reassembler, split_for_smpp
-from tests.helpers.esme import Esme
+from tests.helpers.esme import submit_many
 from tests.helpers.waiting import until
 from tests.smsc.conftest import Connect, StartSimulator
 
@@ -22,14 +20,6 @@ def receipt_of(pdu: DeliverSm) -> tuple[str, ReceiptState, str | None]:
     receipt = parse_receipt(pdu)
     assert receipt is not None
     return receipt.message_id, receipt.state, receipt.error_code
-
-
-async def submit_many(esme: Esme, count: int, **fields: object) -> list[SubmitSmResp]:
-    """Pipelined: all sent in one write, then all responses awaited."""
-    pdus = [esme.submit_pdu(**fields) for _ in range(count)]
-    answers = await asyncio.gather(*(esme.request(p) for p in pdus))
-    assert all(isinstance(a, SubmitSmResp) for a in answers)
-    return [a for a in answers if isinstance(a, SubmitSmResp)]
 
 
 async def test_submit_gets_an_id_and_its_receipt_on_the_transceiver(

@@ -20,17 +20,11 @@ from jooksms.api.envelopes import Json, error
 from jooksms.api.openapi_docs import component_schemas
 from jooksms.api.reference import reference_page
 from jooksms.api.routes import account, contacts, events, health, metrics, sms, twilio, webhooks
-from jooksms.config import Settings
-from jooksms.db.engine import Database, describe, is_unavailable
-from jooksms.delivery.runner import run_delivery
-from jooksms.delivery.worker import WorkerConfig
+from jooksms.db.engine import describe, is_unavailable
 from jooksms.errors import JookSMSError, NotFound, Unavailable, ValidationFailed
-from jooksms.events.feed import Feed
-from jooksms.events.retention import prune_forever
-from jooksms.events.webhooks.dispatcher import Dispatcher, DispatcherConfig
 from jooksms.http_timeouts import DRAINING
+from jooksms.platform import Platform
 from jooksms.services.auth import TokenAuthority
-from jooksms.services.intake import Intake
 
 log = logging.getLogger("jooksms.api")
 OPENAPI_URL = "/api/v1/openapi.json"
@@ -121,56 +115,21 @@ class StripTrailingSlash:
         await self.app(scope, receive, send)
 
 
-def create_app(
-    settings: Settings, db: Database | None = None, *, delivery: bool = False
-) -> FastAPI:
-    """The API. With ``delivery`` the same process also sends what it accepts (the
-    embedded mode of ``jooksms serve``)."""
-    database = db or Database.from_settings(settings)
+def create_app(platform: Platform, *, delivery: bool = False) -> FastAPI:
+    """The API, attached to ``platform``. With ``delivery`` the same process also
+    sends what it accepts (the embedded mode of ``jooksms serve``)."""
+    settings = platform.settings
+    draining = asyncio.Event()
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[dict[str, Any]]:
-        stop = asyncio.Event()
-        # The event feed and the pruning of the log (to move to the platform object).
-        await feed.start()
-        pruning = asyncio.create_task(
-            prune_forever(database, settings.event_retention, stop), name="event-retention"
-        )
-        sender = (
-            asyncio.create_task(
-                run_delivery(
-                    database,
-                    stop,
-                    simulator_if_unconfigured=True,
-                    config=WorkerConfig.from_settings(settings),
-                    public_url=settings.public_url,
-                ),
-                name="delivery",
-            )
-            if delivery
-            else None
-        )
-        if sender is not None:
-            sender.add_done_callback(_log_if_died)
-        app.state.delivery = sender  # for /healthz
-        # Every serve process dispatches webhooks (one at a time fans out).
-        webhook_dispatch = asyncio.create_task(
-            Dispatcher(database, DispatcherConfig.from_settings(settings)).run(stop),
-            name="webhooks",
-        )
-        # The server sets it when it starts to shut down (see http_timeouts), before
-        # it waits for open answers: event streams end then.
-        yield {DRAINING: draining}
-        stop.set()
-        draining.set()
-        await feed.close()
-        await asyncio.gather(pruning, webhook_dispatch, return_exceptions=True)
-        if sender is not None:
-            # Its failure, if it died, was logged then (and /healthz said so since).
-            await asyncio.gather(sender, return_exceptions=True)
-        await intake.close()
-        if db is None:  # only dispose of what this app created
-            await database.dispose()
+        async with platform.running(feed=True, delivery=delivery, simulator_if_unconfigured=True):
+            app.state.delivery = platform.task("delivery")  # for /healthz
+            # The server sets it when it starts to shut down (see http_timeouts),
+            # before it waits for open answers: event streams end then.
+            yield {DRAINING: draining}
+            draining.set()
+        await platform.dispose()
 
     app = FastAPI(
         title="JookSMS API",
@@ -184,14 +143,13 @@ def create_app(
         # No OpenTelemetry is configured; its per-request checks cost ~4% of the loop.
         telemetry={"tracing": False, "metrics": False, "logs": False, "auto_configure": False},
     )
-    intake = Intake(database)
-    feed = app.state.feed = Feed(database)
-    draining = app.state.draining = asyncio.Event()
+    app.state.feed = platform.feed
+    app.state.draining = draining
     app.state.jooksms = AppState(
         settings=settings,
-        db=database,
-        tokens=TokenAuthority.from_settings(database, settings),
-        intake=intake,
+        db=platform.db,
+        tokens=TokenAuthority.from_settings(platform.db, settings),
+        intake=platform.intake,
     )
     app.router.routes.extend(sms.FAST_ROUTES)
     app.router.routes.extend(twilio.router.routes)  # Twilio's webhooks
@@ -212,11 +170,6 @@ def create_app(
     app.add_middleware(AnswerErrors)
     app.add_middleware(StripTrailingSlash)
     return app
-
-
-def _log_if_died(task: asyncio.Task[None]) -> None:
-    if not task.cancelled() and task.exception() is not None:
-        log.error("delivery stopped", exc_info=task.exception())
 
 
 def _add_error_handlers(app: FastAPI) -> None:

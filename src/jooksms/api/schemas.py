@@ -27,7 +27,7 @@ from jooksms.domain.dates import parse_datetime
 from jooksms.domain.encoding import MAX_SEGMENTS, analyse
 from jooksms.domain.phone import address_book_number, normalise_or_keep, to_e164
 from jooksms.errors import ValidationFailed
-from jooksms.events.webhooks.urls import MAX_URL_LENGTH, UrlRefused, check_syntax
+from jooksms.events.webhooks.urls import MAX_URL_LENGTH, URL_PATTERN, UrlRefused, check_syntax
 from jooksms.services.pagination import MAX_PER_PAGE
 
 INT64 = (-(2**63), 2**63 - 1)
@@ -138,6 +138,13 @@ DateText = Annotated[
     BeforeValidator(_date),
     WithJsonSchema({"anyOf": [_DATE_TEXT, {"type": "null"}]}),
 ]
+#: A date that must be given.
+RequiredDate = Annotated[
+    datetime,
+    BeforeValidator(_blank_is_none),
+    BeforeValidator(_date),
+    WithJsonSchema(_DATE_TEXT),
+]
 ExternalId = Annotated[
     Annotated[int, Field(ge=INT64[0], le=INT64[1])] | None,
     _Blank,
@@ -223,6 +230,7 @@ StatusCallback = Annotated[
         str,
         Field(
             max_length=MAX_URL_LENGTH,
+            pattern=URL_PATTERN,
             description="an http(s) URL (a public address, at most 2,000 characters) "
             "POSTed each status change of the message, signed as webhooks are, with the "
             "account's signing secret (GET /api/v1/webhooks/signing_secret)",

@@ -1,21 +1,18 @@
 """Running delivery: build the connectors' transports and a worker, run until told to
-stop, then close everything in order. Used by ``jooksms worker`` and, in-process, by
-``jooksms serve``."""
+stop, then close everything in order. Run by the platform (``platform.Platform``) in
+``jooksms worker`` and, in-process, in ``jooksms serve``."""
 
 from __future__ import annotations
 
 import asyncio
 import logging
 from contextlib import AsyncExitStack
-from datetime import timedelta
 
 from jooksms import metrics
 from jooksms.db.engine import Database
 from jooksms.delivery.buckets import configured_rates
 from jooksms.delivery.routing import Route, RoutingTable
 from jooksms.delivery.worker import Worker, WorkerConfig
-from jooksms.events.retention import prune_forever
-from jooksms.events.webhooks.dispatcher import Dispatcher
 from jooksms.services import connectors
 from jooksms.smsc.config import SimulatorConfig
 from jooksms.smsc.simulator import Simulator
@@ -38,15 +35,9 @@ async def run_delivery(
     simulator_if_unconfigured: bool,
     config: WorkerConfig | None = None,
     public_url: str | None = None,
-    dispatch_webhooks: Dispatcher | None = None,
-    event_retention: timedelta | None = None,
 ) -> None:
-    """``public_url`` is where carriers reach our webhooks (Twilio's status callbacks);
-    with ``event_retention`` this process also prunes the event log."""
+    """``public_url`` is where carriers reach our webhooks (Twilio's status callbacks)."""
     async with AsyncExitStack() as stack:
-        if event_retention is not None:
-            pruning = asyncio.create_task(prune_forever(db, event_retention, stop))
-            stack.push_async_callback(_cancelled, pruning)
         worker, transports = await _build(db, stack, simulator_if_unconfigured, config, public_url)
         for name, transport in transports.items():
             await transport.start()
@@ -59,20 +50,7 @@ async def run_delivery(
             # transports unbind are stored before the carrier hears they were taken.
             await asyncio.gather(*(t.stop(10.0) for t in transports.values()))
 
-        # Every worker dispatches webhooks too; serve's runs in its app (api.app).
-        webhook_dispatch = (
-            None
-            if dispatch_webhooks is None
-            else asyncio.create_task(dispatch_webhooks.run(stop), name="webhooks")
-        )
         await worker.run(stop, before_finish=stop_transports)
-        if webhook_dispatch is not None:
-            await asyncio.gather(webhook_dispatch, return_exceptions=True)
-
-
-async def _cancelled(task: asyncio.Task[None]) -> None:
-    task.cancel()
-    await asyncio.gather(task, return_exceptions=True)
 
 
 async def _build(

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from tests.test_cli import _run
+from tests.helpers.cli import run_cli as _run
 
 ALLOW = {"JOOKSMS_WEBHOOKS_ALLOW_PRIVATE": "true"}
 

@@ -12,6 +12,7 @@ from pydantic import (
     AfterValidator,
     BaseModel,
     BeforeValidator,
+    ConfigDict,
     Field,
     ValidationInfo,
     model_validator,
@@ -28,6 +29,7 @@ from jooksms.api.schemas import (
     DateText,
     PageQuery,
     PerPageQuery,
+    RequiredDate,
     Text500,
     _Model,
     validate,
@@ -70,6 +72,7 @@ WebhookUrl = Annotated[
     Field(
         min_length=1,
         max_length=urls.MAX_URL_LENGTH,
+        pattern=urls.URL_PATTERN,
         description="http:// or https://, at most 2,000 characters; its host must "
         "resolve to public addresses only (JOOKSMS_WEBHOOKS_ALLOW_PRIVATE=true lifts it)",
         examples=["https://example.com/jooksms/events"],
@@ -98,6 +101,9 @@ EventTypes = Annotated[
 Flag = Annotated[bool, BeforeValidator(_boolean)]
 
 
+_CHANGEABLE = ("url", "event_types", "description", "enabled", "batch")
+
+
 class NewWebhook(_Model):
     url: WebhookUrl
     event_types: EventTypes = Field(default_factory=list)
@@ -107,6 +113,12 @@ class NewWebhook(_Model):
 
 
 class WebhookChanges(_Model):
+    """Only the fields sent change, and at least one must be sent."""
+
+    model_config = ConfigDict(
+        json_schema_extra={"anyOf": [{"required": [name]} for name in _CHANGEABLE]}
+    )
+
     url: WebhookUrl = None  # type: ignore[assignment]
     event_types: EventTypes = None  # type: ignore[assignment]
     description: Text500 = None
@@ -115,8 +127,8 @@ class WebhookChanges(_Model):
 
     @model_validator(mode="after")
     def _something_sent(self) -> WebhookChanges:
-        if not self.model_fields_set & {"url", "event_types", "description", "enabled", "batch"}:
-            raise ValueError("send at least one of url, event_types, description, enabled, batch")
+        if not self.model_fields_set & set(_CHANGEABLE):
+            raise ValueError(f"send at least one of {', '.join(_CHANGEABLE)}")
         for name in ("url", "event_types", "enabled", "batch"):
             if name in self.model_fields_set and getattr(self, name) is None:
                 raise ValueError(f"{name} may not be null")
@@ -124,16 +136,14 @@ class WebhookChanges(_Model):
 
 
 class ReplayRange(_Model):
-    since: Annotated[DateText, Field(description="the first event's time (inclusive)")]
-    until: Annotated[DateText, Field(description="the end (exclusive); now if not given")] = None
-
-    @model_validator(mode="after")
-    def _ordered(self) -> ReplayRange:
-        if self.since is None:
-            raise ValueError("since is required")
-        if self.until is not None and self.until <= self.since:
-            raise ValueError("until must be after since")
-        return self
+    since: Annotated[RequiredDate, Field(description="the first event's time (inclusive)")]
+    until: Annotated[
+        DateText,
+        Field(
+            description="the end (exclusive); now if not given. A range that ends "
+            "before it starts holds no event: nothing is replayed"
+        ),
+    ] = None
 
 
 # -- response shapes (the OpenAPI document's) ----------------------------------

@@ -22,6 +22,11 @@ import httpcore
 import httpx
 
 MAX_URL_LENGTH = 2000
+#: What the OpenAPI document says of a webhook URL: http(s), a host name or IPv4
+#: address, a port, then printable ASCII (anything else percent-encoded). That the
+#: host is public is checked by ``check_url``.
+_PORT = r"([0-9]{1,4}|[1-5][0-9]{4}|6[0-4][0-9]{3}|65[0-4][0-9]{2}|655[0-2][0-9]|6553[0-5])"
+URL_PATTERN = rf"^[Hh][Tt][Tt][Pp][Ss]?://[A-Za-z0-9.-]+(:{_PORT})?([/?#][!-~]*)?$"
 _Address = ipaddress.IPv4Address | ipaddress.IPv6Address
 
 
