@@ -30,6 +30,7 @@ from jooksms.delivery.routing import Route, RoutingTable
 from jooksms.delivery.worker import Worker, WorkerConfig
 from jooksms.domain.encoding import Encoding, analyse
 from jooksms.domain.retry import RetryPolicy
+from jooksms.events import log as event_log
 from jooksms.store.sql import MESSAGES
 from jooksms.transports import registry
 from jooksms.transports.smpp.client import SmppClient
@@ -215,6 +216,25 @@ def accepted_texts(records: list[dict[str, Any]]) -> list[str]:
     return [r["text"] for r in records if r["status"] == 0]
 
 
+async def event_types(db: Database, ids: list[int]) -> dict[int, list[str]]:
+    """Each message's events in the log's order (the whole log: messages of this
+    run only are asked for)."""
+
+    def read_all(session: Any) -> dict[int, list[str]]:
+        found: dict[int, list[str]] = {mid: [] for mid in ids}
+        position = event_log.START
+        while True:
+            events, moved = event_log.read(session, after=position, limit=10_000)
+            for e in events:
+                if e.message is not None and e.message.id in found:
+                    found[e.message.id].append(e.type)
+            if moved == position:
+                return found
+            position = moved
+
+    return await db.run_write(read_all)
+
+
 def reassembled(records: list[dict[str, Any]]) -> str:
     return "".join(r["text"] for r in sorted(records, key=lambda r: r["part"]["seq"]))
 
@@ -255,6 +275,10 @@ async def test_send_sent_delivered(tenant: Tenant, db: Database, sims: Simulator
     assert submit["status"] == 0 and submit["text"] == body
     assert submit["from"] == tenant.number.removeprefix("+")
     assert submit["data_coding"] == 0 and submit["part"] is None
+    # Exactly its events, in order; the claim (sending) is not one.
+    assert await event_types(db, [mid]) == {
+        mid: ["message.queued", "message.sent", "message.delivered"]
+    }
 
 
 # --- 2. failed receipts ------------------------------------------------------------------
@@ -280,6 +304,8 @@ async def test_failed_receipt_keeps_the_carriers_error_code(
         # The API document has no error field; if the API grows one it must agree.
         assert data.get("error_code", row["error_code"]) == row["error_code"]
     assert len(accepted_texts(await sims.failing.submits(to))) == 2
+    expected = ["message.queued", "message.sent", "message.failed"]
+    assert await event_types(db, ids) == {mid: expected for mid in ids}
 
 
 # --- 3. long messages --------------------------------------------------------------------
@@ -340,6 +366,7 @@ async def test_incoming_sms_lands_in_the_owner_account_linked_to_its_contact(
     assert message["direction"] == "incoming"
     assert message["status"] == "received"
     assert message["number"] == handset
+    assert await event_types(db, [message["id"]]) == {message["id"]: ["message.received"]}
     assert message["contact"]["data"]["id"] == contact["id"]
     assert message["contact"]["data"]["main_phone"] == handset
 
@@ -419,6 +446,10 @@ async def test_connection_drop_mid_window_loses_nothing(
     assert len(texts) >= count
     assert after["dropped"] - before["dropped"] >= count // DROP_AFTER - 1
     assert after["binds"] - before["binds"] >= 2  # the client bound again
+    # However often a message was sent again, its log tells one story: the retries
+    # are the engine's own business.
+    expected = ["message.queued", "message.sent", "message.delivered"]
+    assert await event_types(db, ids) == {mid: expected for mid in ids}
     # The window (8) was wider than what each session answered (5): some messages
     # were out when the line dropped, and went again.
     assert max(row["attempts"] for row in (await rows(db, ids)).values()) >= 2
