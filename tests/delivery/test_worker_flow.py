@@ -10,7 +10,7 @@ from contextlib import asynccontextmanager
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from jooksms.db.engine import Database
 from jooksms.delivery.routing import Route, RoutingTable
@@ -306,3 +306,52 @@ async def test_a_failed_claim_is_tried_again(db: Database) -> None:
     async with running(worker):
         await until(lambda: _all_in(db, ids, "sent"), timeout=10)
     assert not failures
+
+
+async def test_a_slow_worker_keeps_its_messages_past_their_lease(db: Database) -> None:
+    """A worker holding messages three leases long (a slow carrier) renews their leases:
+    another worker, sweeping and claiming all the while, never takes one, and each
+    message reaches the carrier once."""
+    _, ids = await account_with_messages(db, 6)
+    await only_these_due(db, ids)
+    quick = WorkerConfig(lease=timedelta(seconds=0.6), idle_poll=0.02, sweep_every=0.05)
+    slow_carrier, other_carrier = GatedTransport(), ScriptedTransport(ok)
+    slow = Worker(db, {"sim": slow_carrier}, RoutingTable([Route("sim")]), quick)
+    other = Worker(db, {"sim": other_carrier}, RoutingTable([Route("sim")]), quick)
+    async with running(slow):
+        await until(lambda: len(slow_carrier.sent) == len(ids))
+        async with running(other):
+            await asyncio.sleep(1.8)  # three leases
+            assert other_carrier.sent == []
+            slow_carrier.gate.set()
+            await until(lambda: _all_in(db, ids, "sent"))
+    assert sorted(m.id for m in slow_carrier.sent) == ids
+
+
+async def test_a_message_whose_lease_was_lost_is_not_sent(db: Database) -> None:
+    """Reclaimed and claimed again elsewhere while it waited for a slot (its attempt
+    count moved on): the renewal finds it is no longer ours, and it is not sent here."""
+    _, ids = await account_with_messages(db, 3)
+    await only_these_due(db, ids)
+    carrier = GatedTransport()
+    config = WorkerConfig(lease=timedelta(seconds=0.6), in_flight=1, idle_poll=0.02)
+    worker = Worker(db, {"sim": carrier}, RoutingTable([Route("sim")]), config)
+    async with running(worker):
+        await until(lambda: len(carrier.sent) == 1)
+        taken = ids[2]
+        async with db.write() as session:  # what another worker's claim does to it
+            await session.execute(
+                update(MESSAGES)
+                .where(MESSAGES.c.id == taken)
+                .values(attempts=MESSAGES.c.attempts + 1)
+            )
+        await asyncio.sleep(0.5)  # past a renewal
+        carrier.gate.set()
+        await until(lambda: _all_in(db, ids[:2], "sent"))
+        await asyncio.sleep(0.2)
+    assert taken not in [m.id for m in carrier.sent]
+    await only_these_due(db, [])  # the other worker this test plays is gone: park it
+    async with db.write() as session:
+        await session.execute(
+            update(MESSAGES).where(MESSAGES.c.id == taken).values(status="canceled")
+        )

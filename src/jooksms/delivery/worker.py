@@ -43,6 +43,7 @@ from jooksms.db.engine import Database
 from jooksms.db.types import utcnow
 from jooksms.delivery.buckets import SharedBuckets
 from jooksms.delivery.lanes import WriteLane
+from jooksms.delivery.leases import Leases
 from jooksms.delivery.routing import NoRoute, RoutingTable
 from jooksms.domain.retry import RetryPolicy
 from jooksms.domain.status import Status
@@ -62,6 +63,14 @@ from jooksms.transports.registry import Handlers
 log = logging.getLogger(__name__)
 
 Result = tuple[str, SubmitResult] | NoRoute
+
+
+class _Lost:
+    """A message whose lease was lost before it was submitted: another worker has it,
+    so this one neither sends nor stores it."""
+
+
+LOST = _Lost()
 #: What the results lane stores: a submit result, a late answer that completes one, or
 #: a receipt that came before its result.
 _ResultItem = tuple[Claimed, Result] | LateSent | DeliveryReport
@@ -121,6 +130,9 @@ class Worker:
         self._config = config or WorkerConfig()
         self._clock = clock
         self._buckets = SharedBuckets(db, rates or {})
+        self._leases = Leases(
+            db, self._store, self._config.lease, clock=clock, on_lost=self._lost_leases
+        )
         #: Claimed, waiting for an in-flight slot.
         self._ready: deque[Claimed] = deque()
         #: Claimed and not yet stored.
@@ -168,6 +180,7 @@ class Worker:
             asyncio.create_task(lane.run(finished), name=f"jooksms-writer-{lane.name}")
             for lane in (self._results, self._carrier)
         ]
+        writers.append(asyncio.create_task(self._leases.run(finished), name="jooksms-leases"))
         try:
             async with self._db.wakeups.listen(self._db.write_engine):
                 await self._claim_until(stop)
@@ -191,7 +204,8 @@ class Worker:
                 claimed, await asyncio.gather(*(self._send(m) for m in claimed)), strict=True
             ):
                 self._held[message.id] = message
-                self._put_result(message, result)
+                if not isinstance(result, _Lost):
+                    self._put_result(message, result)
             await self._write_all()
         return len(claimed)
 
@@ -221,6 +235,7 @@ class Worker:
         return min(poll, max(0.0, (next_due - self._clock()).total_seconds()))
 
     async def _claim(self) -> tuple[list[Claimed], datetime | None]:
+        since = time.monotonic()
         now = self._clock()
         config = self._config
         sweep = time.monotonic() >= self._next_sweep
@@ -245,6 +260,7 @@ class Worker:
             return _Claim(claimed, due, swept)
 
         done = await self._db.run_write(claim)
+        self._leases.hold(done.claimed, since=since)
         # Counted once committed: a transaction rolled back changed nothing.
         metrics.count_transitions(Status.SENDING, len(done.claimed))
         metrics.count_moves(done.swept.moves)
@@ -299,7 +315,27 @@ class Worker:
         except BaseException:
             self._submitting.discard(message.id)
             raise
+        if isinstance(result, _Lost):
+            self._forget([message.id])
+            return
         self._put_result(message, result)
+
+    def _lost_leases(self, ids: set[int]) -> None:
+        """Messages reclaimed from under us: those not submitted yet never will be."""
+        self._ready = deque(m for m in self._ready if m.id not in ids)
+        for mid in ids:
+            self._held.pop(mid, None)
+        self._start_ready()
+        if len(self._held) < self._config.batch:
+            self._room.set()
+
+    def _forget(self, ids: list[int]) -> None:
+        for mid in ids:
+            self._held.pop(mid, None)
+            self._submitting.discard(mid)
+        self._start_ready()
+        if len(self._held) < self._config.batch:
+            self._room.set()
 
     def _put_result(self, message: Claimed, result: Result) -> None:
         # The parts that will be stored as sent (the same test as ``_sort``): their
@@ -310,7 +346,7 @@ class Worker:
                 self._unstored.add((connector, carrier_id))
         self._results.put((message, result))
 
-    async def _send(self, message: Claimed) -> Result:
+    async def _send(self, message: Claimed) -> Result | _Lost:
         try:
             route = self._routing.pick(
                 account_id=message.account_id,
@@ -320,6 +356,8 @@ class Worker:
         except NoRoute as exc:
             return exc
         await self._buckets.acquire(route.connector, message.segments)
+        if not await self._leases.still_ours(message.id):
+            return LOST
         transport = self._transports[route.connector]
         outgoing = OutgoingSms(message.id, message.from_number, message.number, message.content)
         started = time.perf_counter()
@@ -342,6 +380,7 @@ class Worker:
         moves = await self._db.run_write(lambda session: self._store.release(session, ids, now=now))
         metrics.count_moves(moves)
         log.info("%d claimed messages left unsent, back in the queue", len(ids))
+        self._leases.let_go(ids)
         self._held.clear()
 
     # -- storing ---------------------------------------------------------------------
@@ -386,12 +425,8 @@ class Worker:
         for one in stored:
             for key in one.carrier_ids:
                 self._unstored.discard((one.connector, key))
-        for message, _ in results:
-            self._held.pop(message.id, None)
-            self._submitting.discard(message.id)
-        self._start_ready()
-        if len(self._held) < self._config.batch:
-            self._room.set()
+        self._leases.let_go([message.id for message, _ in results])
+        self._forget([message.id for message, _ in results])
 
     async def _store_from_carriers(self, items: list[_CarrierItem]) -> None:
         """Receipts and incoming SMS: the carrier waits for these to be stored."""

@@ -49,6 +49,8 @@ from jooksms.store.types import Applied, Claimed, Failed, LateSent, Moves, Retry
 from jooksms.transports.base import DeliveryReport
 
 _ERROR_MAX = 500
+# Pairs per statement: both databases cap a statement near 32k bound parameters.
+_CHUNK = 5000
 _NOT_DELIVERED = "the carrier reports the message was not delivered"
 
 
@@ -142,6 +144,31 @@ class MessageStore(ABC):
             now=now,
             extra={"send_at": now, "lease_until": None, "attempts": MESSAGES.c.attempts - 1},
         )
+
+    def renew_leases(
+        self,
+        session: Session,
+        held: Sequence[tuple[int, int]],
+        *,
+        now: datetime,
+        lease: timedelta,
+    ) -> set[int]:
+        """Extend the lease of each held (message id, attempts) that is still this
+        claim's: sending, with the attempt count it was claimed with (a message
+        reclaimed and claimed again since counts one more). Returns those renewed."""
+        renewed: set[int] = set()
+        for start in range(0, len(held), _CHUNK):
+            rows = session.execute(
+                update(MESSAGES)
+                .where(
+                    tuple_(MESSAGES.c.id, MESSAGES.c.attempts).in_(held[start : start + _CHUNK]),
+                    status_in(frozenset({Status.SENDING})),
+                )
+                .values(lease_until=now + lease)
+                .returning(MESSAGES.c.id)
+            )
+            renewed.update(int(mid) for (mid,) in rows)
+        return renewed
 
     def reclaim_expired(self, session: Session, *, now: datetime) -> Moves:
         """Put back in the queue what dead workers held."""
