@@ -20,7 +20,7 @@ from jooksms.api.payload import MAX_FORM_KEYS
 from jooksms.db.engine import Database
 from jooksms.metrics import REGISTRY
 from jooksms.services import connectors
-from jooksms.services.webhooks import valid_signature
+from jooksms.services.twilio_webhooks import valid_signature
 from jooksms.store.sql import MESSAGES
 from jooksms.store.types import Sent
 from jooksms.transports.twilio import INCOMING_PATH, STATUS_PATH

@@ -10,8 +10,8 @@ from fastapi import APIRouter, Request, Response
 from jooksms.api.deps import app_state
 from jooksms.api.payload import form_pairs, read_body
 from jooksms.errors import BadRequest
-from jooksms.services import webhooks
-from jooksms.services.webhooks import SignedForm
+from jooksms.services import twilio_webhooks
+from jooksms.services.twilio_webhooks import SignedForm
 from jooksms.transports.twilio import INCOMING_PATH, STATUS_PATH
 
 router = APIRouter(include_in_schema=False)
@@ -27,7 +27,7 @@ EMPTY_TWIML = '<?xml version="1.0" encoding="UTF-8"?><Response></Response>'
 async def status(request: Request, connector: str) -> Response:
     state = app_state(request)
     form = await _signed_form(request)
-    await webhooks.twilio_status(state.db, connector=connector, form=form)
+    await twilio_webhooks.twilio_status(state.db, connector=connector, form=form)
     return _twiml()
 
 
@@ -35,7 +35,7 @@ async def status(request: Request, connector: str) -> Response:
 async def incoming(request: Request, connector: str) -> Response:
     state = app_state(request)
     form = await _signed_form(request)
-    await webhooks.twilio_incoming(state.db, connector=connector, form=form)
+    await twilio_webhooks.twilio_incoming(state.db, connector=connector, form=form)
     return _twiml()
 
 
