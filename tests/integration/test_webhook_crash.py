@@ -97,6 +97,8 @@ async def test_a_killed_dispatcher_loses_no_event(
             await until(lambda: len(_event_ids(receiver.received)) >= third, output)
             process.kill()
             process.wait()
+            # What it wrote before it died is read once its connections close.
+            await until(lambda: receiver.connections == 0, "the killed sender's connections")
             at_kill = len(receiver.received)
             assert set(_event_ids(receiver.received)) < expected, "the kill came too late"
             assert await _not_fanned_out_yet(db), "the kill came after the fan-out"

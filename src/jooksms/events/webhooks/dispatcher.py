@@ -46,7 +46,7 @@ from jooksms.secret_box import SecretBox, box_for
 log = logging.getLogger(__name__)
 
 _RETRY_AFTER = 1.0  # seconds before a round that failed is tried again
-_BACKOFF_MAX = 1.0  # the longest look-again while events wait to become readable
+_BACKOFF_MAX = 0.25  # the longest look-again while events wait to become readable
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,7 +66,7 @@ class DispatcherConfig:
     #: SQLite: seconds between looks (reads only) at the log and the due deliveries.
     sqlite_poll: float = 0.1
     #: PostgreSQL: seconds before the first look again while committed events wait
-    #: behind an older open transaction; doubled at each look, up to one second.
+    #: behind an older open transaction; doubled at each look, up to 0.25 s.
     poll_min: float = 0.05
     #: LISTEN on PostgreSQL; off where notices do not pass (a pooler in transaction
     #: mode), and then ``poll`` alone paces it.
@@ -105,7 +105,10 @@ class Dispatcher:
             while not stop.is_set():
                 self._wake.clear()  # a notice from here on calls for another round
                 try:
-                    idle = 0.0 if await self.round() else await self._idle_for()
+                    busy = await self.round()
+                    if busy:
+                        self._backoff = 0.0
+                    idle = 0.0 if busy else await self._idle_for()
                 except Exception:
                     log.exception("webhook dispatch failed; trying again")
                     idle = _RETRY_AFTER
