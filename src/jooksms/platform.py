@@ -106,6 +106,16 @@ class Platform:
         self._tasks[name] = task
 
 
+async def _settle_cursor(dispatcher: Dispatcher) -> None:
+    """One fan-out before this process accepts anything: on a first start it places
+    the webhook cursor at the log's head, and what is accepted next is after it."""
+    try:
+        async with dispatcher:
+            await dispatcher.fan_out()
+    except Exception as exc:  # the dispatcher's own rounds try again
+        log.warning("webhook fan-out cannot start yet (%s)", exc)
+
+
 def _log_if_died(task: asyncio.Task[None]) -> None:
     if not task.cancelled() and task.exception() is not None:
         log.error("%s stopped", task.get_name(), exc_info=task.exception())

@@ -38,6 +38,8 @@ class Receiver:
         self.arrived = asyncio.Event()
         self._server: asyncio.Server | None = None
         self.port = 0
+        #: Connections open now: none once a killed sender's have all been read.
+        self.connections = 0
 
     @property
     def url(self) -> str:
@@ -68,6 +70,7 @@ class Receiver:
         return self.received
 
     async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self.connections += 1
         try:
             while True:
                 request = await _read_request(reader)
@@ -87,6 +90,7 @@ class Receiver:
         except (ConnectionError, asyncio.IncompleteReadError, asyncio.CancelledError):
             return  # a client gone, or the receiver stopping with a request held
         finally:
+            self.connections -= 1
             writer.close()
 
 

@@ -19,10 +19,11 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlalchemy.orm import Session
 
+from jooksms.db.listen import listen_forever
+
 log = logging.getLogger(__name__)
 
 CHANNEL = "jooksms_queue"
-_RELISTEN_AFTER = 1.0  # seconds between attempts to LISTEN again
 
 
 def notify_sql(session: Session) -> None:
@@ -63,39 +64,15 @@ class Wakeups:
             yield
             return
         self._ensure()
-        listening = asyncio.create_task(self._keep_listening(engine), name="jooksms-listen")
+        listening = asyncio.create_task(
+            listen_forever(engine, [CHANNEL], self.set, what="queue wake-ups"),
+            name="jooksms-listen",
+        )
         try:
             yield
         finally:
             listening.cancel()
             await asyncio.gather(listening, return_exceptions=True)
-
-    async def _keep_listening(self, engine: AsyncEngine) -> None:
-        while True:
-            try:
-                await self._listen_until_lost(engine)
-            except Exception:  # polling still delivers; say why it is slower
-                log.warning("cannot LISTEN for queue wake-ups; polling only", exc_info=True)
-            await asyncio.sleep(_RELISTEN_AFTER)
-
-    async def _listen_until_lost(self, engine: AsyncEngine) -> None:
-        connection = await engine.connect()
-        try:
-            raw = (await connection.get_raw_connection()).driver_connection
-            assert raw is not None
-            lost = asyncio.Event()
-            raw.add_termination_listener(lambda _: lost.set())
-            await raw.add_listener(CHANNEL, self._on_notify)
-            await lost.wait()
-            log.warning("the connection listening for queue wake-ups was lost; listening again")
-        finally:
-            with contextlib.suppress(Exception):
-                await connection.invalidate()  # a listening connection is not pooled again
-            with contextlib.suppress(Exception):
-                await connection.close()
-
-    def _on_notify(self, *_: object) -> None:
-        self.set()
 
     def _current(self) -> asyncio.Event | None:
         try:

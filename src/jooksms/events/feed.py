@@ -26,9 +26,8 @@ from collections.abc import AsyncIterator, Collection
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy.ext.asyncio import AsyncEngine
-
 from jooksms.db.engine import Database
+from jooksms.db.listen import listen_forever
 from jooksms.db.schema_extras import EVENTS_CHANNEL
 from jooksms.errors import Unavailable
 from jooksms.events import log as event_log
@@ -37,7 +36,6 @@ from jooksms.events.types import Event
 
 log = logging.getLogger(__name__)
 
-_RELISTEN_AFTER = 1.0  # seconds between attempts to LISTEN again
 _RETRY_AFTER = 1.0  # seconds between reads while the database is unavailable
 
 
@@ -101,7 +99,9 @@ class Feed:
             self._position = await self._head()
         self._tasks.append(asyncio.create_task(self._read_forever(), name="jooksms-event-feed"))
         if not self._db.is_sqlite and self.config.listen:
-            listening = self._listen_forever(self._db.write_engine)
+            listening = listen_forever(
+                self._db.write_engine, [EVENTS_CHANNEL], self._on_notify, what="events"
+            )
             self._tasks.append(asyncio.create_task(listening, name="jooksms-event-listen"))
 
     async def close(self) -> None:
@@ -222,34 +222,7 @@ class Feed:
             self._wake.set()
             await self._advanced.wait()
 
-    # LISTEN (as db.wakeups holds the queue's: one connection, replaced when lost)
-
-    async def _listen_forever(self, engine: AsyncEngine) -> None:
-        while True:
-            try:
-                await self._listen_until_lost(engine)
-            except Exception:  # polling still delivers; say why it is slower
-                log.warning("cannot LISTEN for events; the feed polls only", exc_info=True)
-            await asyncio.sleep(_RELISTEN_AFTER)
-
-    async def _listen_until_lost(self, engine: AsyncEngine) -> None:
-        connection = await engine.connect()
-        try:
-            raw = (await connection.get_raw_connection()).driver_connection
-            assert raw is not None
-            lost = asyncio.Event()
-            raw.add_termination_listener(lambda _: lost.set())
-            await raw.add_listener(EVENTS_CHANNEL, self._on_notify)
-            self._wake.set()  # read once: what was committed while nobody listened
-            await lost.wait()
-            log.warning("the connection listening for events was lost; listening again")
-        finally:
-            with contextlib.suppress(Exception):
-                await connection.invalidate()  # a listening connection is not pooled again
-            with contextlib.suppress(Exception):
-                await connection.close()
-
-    def _on_notify(self, *_: object) -> None:
+    def _on_notify(self) -> None:
         self._wake.set()
 
     def _join(self, subscription: Subscription) -> Position:

@@ -16,13 +16,23 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import and_, bindparam, exists, func, insert, or_, select, update
+from sqlalchemy import (
+    ColumnElement,
+    and_,
+    bindparam,
+    exists,
+    func,
+    insert,
+    or_,
+    select,
+    update,
+)
 from sqlalchemy.orm import Session
 
 from jooksms.errors import NotFound
 from jooksms.events import log
 from jooksms.events.types import Event, MessageData
-from jooksms.events.webhooks import endpoints, fanout, secrets
+from jooksms.events.webhooks import endpoints, fanout, secrets, wakeups
 from jooksms.events.webhooks.tables import ATTEMPTS, DELIVERIES, ENDPOINTS
 from jooksms.secret_box import SecretBox
 from jooksms.services.pagination import Page, PageRequest
@@ -103,21 +113,33 @@ class DeliveryView:
     attempt_log: list[AttemptView] = field(default_factory=list)
 
 
+def live() -> ColumnElement[bool]:
+    """Deliveries someone may send: of enabled endpoints, and status callbacks (a
+    disabled endpoint's stay pending, to be replayed if it is enabled again)."""
+    return or_(
+        _D.endpoint_id.is_(None),
+        exists().where(ENDPOINTS.c.id == _D.endpoint_id, ENDPOINTS.c.enabled),
+    )
+
+
+def due_now(now: datetime) -> ColumnElement[bool]:
+    return and_(_D.status == PENDING, _D.next_attempt_at <= now, live())
+
+
+def next_due(session: Session) -> datetime | None:
+    """When the next delivery comes due (a retry, or a lease that runs out), if any."""
+    found: datetime | None = session.execute(
+        select(func.min(_D.next_attempt_at)).where(_D.status == PENDING, live())
+    ).scalar()
+    return found
+
+
 def claim(
     session: Session, box: SecretBox, *, now: datetime, limit: int, lease: timedelta
 ) -> list[Job]:
     """Take up to ``limit`` due deliveries for ``lease``: those of enabled endpoints
     and of status callbacks."""
-    live = or_(
-        _D.endpoint_id.is_(None),
-        exists().where(ENDPOINTS.c.id == _D.endpoint_id, ENDPOINTS.c.enabled),
-    )
-    due = (
-        select(_D.id)
-        .where(_D.status == PENDING, _D.next_attempt_at <= now, live)
-        .order_by(_D.next_attempt_at)
-        .limit(limit)
-    )
+    due = select(_D.id).where(due_now(now)).order_by(_D.next_attempt_at).limit(limit)
     if session.get_bind().dialect.name == "postgresql":
         due = due.with_for_update(skip_locked=True, of=DELIVERIES)
     rows = session.execute(
@@ -372,6 +394,7 @@ def replay_one(
         .where(_D.account_id == account_id, _D.id == delivery_id)
         .values(status=PENDING, attempts=0, next_attempt_at=now, updated_at=now)
     )
+    wakeups.announce(session)
     return get(session, account_id=account_id, endpoint_id=endpoint_id, delivery_id=delivery_id)
 
 
@@ -416,6 +439,7 @@ def replay_range(
     rows = fanout.endpoint_rows(endpoint, events, now=now)
     if rows:
         session.execute(insert(DELIVERIES), rows)
+        wakeups.announce(session)
     return len(events)
 
 

@@ -4,6 +4,20 @@ Each round fans out what the event log has new (one process at a time does), the
 claims the due deliveries (every process may), POSTs them concurrently and records
 the outcomes in one write. ``clock`` is the time of the schedule (tests walk it);
 signatures carry the wall clock, which receivers check.
+
+Between rounds it sleeps until something is owed a look. On PostgreSQL that is a
+NOTIFY (the event log's triggers send one when events commit, fan-outs and replays
+when deliveries come due: ``wakeups``), the due time of the next retry or of a
+lease that runs out, or else the fallback poll (a lost notice costs that much
+latency, never an event). Events committed behind an older transaction that is
+still open cannot be read yet (``events.log``): while some wait so, it looks again
+shortly. SQLite sends no notices across processes, so there it polls at a short
+interval, with reads that take no write lock.
+
+A crash loses nothing: fan-out moves its cursor in the transaction that writes the
+deliveries, and a sender's claim is a lease, so what a killed process held comes due
+again when its lease ends. What it can duplicate is what it had POSTed and not yet
+recorded: at most one claim's worth, sent again with the same ``webhook-id``.
 """
 
 from __future__ import annotations
@@ -12,23 +26,27 @@ import asyncio
 import contextlib
 import logging
 import random
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 import httpx
-from sqlalchemy import func, select
+from sqlalchemy import func, select, text
 from sqlalchemy.orm import Session
 
 from jooksms.config import Settings
 from jooksms.db.engine import Database
+from jooksms.db.listen import listen_forever
 from jooksms.db.types import utcnow
 from jooksms.events import log as event_log
-from jooksms.events.webhooks import deliveries, fanout, sender, urls
+from jooksms.events.webhooks import deliveries, fanout, sender, urls, wakeups
 from jooksms.events.webhooks.tables import DELIVERIES
 from jooksms.secret_box import SecretBox, box_for
 
 log = logging.getLogger(__name__)
+
+_RETRY_AFTER = 1.0  # seconds before a round that failed is tried again
+_BACKOFF_MAX = 0.25  # the longest look-again while events wait to become readable
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,8 +60,17 @@ class DispatcherConfig:
     claim: int = 100
     #: Events fanned out per transaction.
     fan_out: int = 1000
-    #: Seconds between looks at the log and the due deliveries when idle.
-    poll: float = 0.2
+    #: PostgreSQL: seconds between looks when nothing wakes the dispatcher, the
+    #: fallback for a lost NOTIFY (due retries and leases wake it at their time).
+    poll: float = 5.0
+    #: SQLite: seconds between looks (reads only) at the log and the due deliveries.
+    sqlite_poll: float = 0.1
+    #: PostgreSQL: seconds before the first look again while committed events wait
+    #: behind an older open transaction; doubled at each look, up to 0.25 s.
+    poll_min: float = 0.05
+    #: LISTEN on PostgreSQL; off where notices do not pass (a pooler in transaction
+    #: mode), and then ``poll`` alone paces it.
+    listen: bool = True
 
     @classmethod
     def from_settings(cls, settings: Settings) -> DispatcherConfig:
@@ -68,20 +95,65 @@ class Dispatcher:
         self._wall = wall
         self._rng = rng or random.Random()
         self._client: httpx.AsyncClient | None = None
+        self._wake = asyncio.Event()
+        self._backoff = 0.0
 
     async def run(self, stop: asyncio.Event) -> None:
         """Dispatch until ``stop`` is set. A database that cannot be reached, or any
         other failure of a round, is logged and the round tried again."""
-        async with self:
+        async with self, self._woken_by(stop):
             while not stop.is_set():
+                self._wake.clear()  # a notice from here on calls for another round
                 try:
                     busy = await self.round()
+                    if busy:
+                        self._backoff = 0.0
+                    idle = 0.0 if busy else await self._idle_for()
                 except Exception:
                     log.exception("webhook dispatch failed; trying again")
-                    busy = False
-                if not busy:
+                    idle = _RETRY_AFTER
+                if idle > 0:
                     with contextlib.suppress(TimeoutError):
-                        await asyncio.wait_for(stop.wait(), self.config.poll)
+                        await asyncio.wait_for(self._wake.wait(), idle)
+
+    @contextlib.asynccontextmanager
+    async def _woken_by(self, stop: asyncio.Event) -> AsyncIterator[None]:
+        """Wake-ups for as long as the dispatcher runs: ``stop``, and on PostgreSQL
+        the NOTIFYs of ``wakeups.CHANNELS``."""
+        self._wake = asyncio.Event()
+        tasks = [asyncio.create_task(self._relay(stop), name="jooksms-webhooks-stop")]
+        if not self._db.is_sqlite and self.config.listen:
+            listening = listen_forever(
+                self._db.write_engine, wakeups.CHANNELS, self._wake.set, what="webhook wake-ups"
+            )
+            tasks.append(asyncio.create_task(listening, name="jooksms-webhooks-listen"))
+        try:
+            yield
+        finally:
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+
+    async def _relay(self, stop: asyncio.Event) -> None:
+        await stop.wait()
+        self._wake.set()
+
+    async def _idle_for(self) -> float:
+        """Seconds until the next look, after a round that found nothing to do."""
+        if self._db.is_sqlite:
+            return self.config.sqlite_poll
+        async with self._db.read() as session:
+            due, waiting = await session.run_sync(_next_look)
+        if waiting:  # events committed but not readable yet: look again soon
+            self._backoff = min(self._backoff * 2 or self.config.poll_min, _BACKOFF_MAX)
+            return self._backoff
+        self._backoff = 0.0
+        idle = self.config.poll
+        if due is not None:
+            idle = min(idle, (due - self._clock()).total_seconds())
+        # Not below poll_min: a due row another sender is claiming right now is
+        # skipped (SKIP LOCKED) and must not spin this loop.
+        return max(idle, self.config.poll_min)
 
     async def __aenter__(self) -> Dispatcher:
         self._client = urls.guarded_client(
@@ -137,7 +209,9 @@ class Dispatcher:
         lock at every poll, and the delivery path needs it."""
 
         def moved(session: Session) -> bool:
-            cursor = event_log.load_cursor(session, fanout.CURSOR) or event_log.START
+            cursor = event_log.load_cursor(session, fanout.CURSOR)
+            if cursor is None:
+                return True  # the first start: fan-out saves the log's head
             newest = session.execute(select(func.max(event_log.EVENTS.c.id))).scalar()
             return int(newest or 0) > cursor.event_id
 
@@ -148,11 +222,19 @@ class Dispatcher:
         now = self._clock()
         async with self._db.read() as session:
             found = await session.execute(
-                select(DELIVERIES.c.id)
-                .where(
-                    DELIVERIES.c.status == deliveries.PENDING,
-                    DELIVERIES.c.next_attempt_at <= now,
-                )
-                .limit(1)
+                select(DELIVERIES.c.id).where(deliveries.due_now(now)).limit(1)
             )
             return found.first() is not None
+
+
+def _next_look(session: Session) -> tuple[datetime | None, bool]:
+    """PostgreSQL: when the next delivery comes due, and whether committed events
+    wait behind an older open transaction (their ``txid`` is not below the snapshot's
+    xmin, so ``events.log.read`` passes them by for now). Both use an index."""
+    waiting = session.execute(
+        text(
+            "SELECT EXISTS (SELECT 1 FROM events"
+            " WHERE txid >= pg_snapshot_xmin(pg_current_snapshot())::text::bigint)"
+        )
+    ).scalar()
+    return deliveries.next_due(session), bool(waiting)

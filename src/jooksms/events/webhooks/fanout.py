@@ -6,6 +6,10 @@ delivery per 100 in batch mode) and per status callback, and moves the cursor, a
 in one transaction. A process killed at any point either did all of a step or none
 of it: no event is lost and none is fanned out twice. Only one process fans out at a
 time (a transaction-scoped advisory lock on PostgreSQL; SQLite has one writer).
+
+With no cursor yet (the first start of a fresh install, or of one upgraded to
+webhooks) fan-out starts at the log's head: the log keeps days of events, and none
+of them is owed to endpoints that did not exist when it was written.
 """
 
 from __future__ import annotations
@@ -20,7 +24,7 @@ from sqlalchemy.orm import Session
 
 from jooksms.events import log
 from jooksms.events.types import Event
-from jooksms.events.webhooks import callbacks, endpoints
+from jooksms.events.webhooks import callbacks, endpoints, wakeups
 from jooksms.events.webhooks.endpoints import Endpoint
 from jooksms.events.webhooks.tables import DELIVERIES
 
@@ -41,13 +45,17 @@ def fan_out(session: Session, *, now: datetime, limit: int = 1000) -> int | None
         ).scalar()
     ):
         return None
-    position = log.load_cursor(session, CURSOR) or log.START
+    position = log.load_cursor(session, CURSOR)
+    if position is None:
+        log.save_cursor(session, CURSOR, log.head(session), now=now)
+        return 0
     events, after = log.read(session, after=position, limit=limit)
     if after == position:
         return 0
     rows = rows_for(session, events, now=now)
     if rows:
         session.execute(insert(DELIVERIES), rows)
+        wakeups.announce(session)
     log.save_cursor(session, CURSOR, after, now=now)
     return len(events)
 
