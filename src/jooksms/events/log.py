@@ -25,11 +25,12 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, cast
 
-from sqlalchemy import Table, delete, func, select, text
+from sqlalchemy import Select, Table, delete, func, select, text
 from sqlalchemy.orm import Session
 
 from jooksms.db.models import Event as EventRow
 from jooksms.db.models import EventCursor, Message
+from jooksms.db.types import UTCDateTime
 from jooksms.events.types import Event, MessageData
 from jooksms.store.sql import is_postgres, upsert
 
@@ -64,43 +65,18 @@ def read(
     """Up to ``limit`` events after ``after``, oldest first, and the position after
     the last one read (``after`` itself when there is none). Filtering by account or
     type still moves the position over what was passed by."""
-    postgres = is_postgres(session)
-    txid = text("events.txid") if postgres else None
-    columns: list[Any] = [
-        EVENTS.c.id,
-        EVENTS.c.account_id,
-        EVENTS.c.type,
-        EVENTS.c.message_id,
-        EVENTS.c.error_code,
-        EVENTS.c.data,
-        EVENTS.c.created_at,
-        MESSAGES.c.external_id,
-        MESSAGES.c.number,
-        MESSAGES.c.from_number,
-        MESSAGES.c.direction,
-        MESSAGES.c.segments,
-    ]
-    if txid is not None:
-        columns.append(txid)
     # The window is read first, then filtered: the position must move over events of
     # other accounts and types too, or a quiet consumer would re-read them forever.
-    window = select(*columns).select_from(
-        EVENTS.outerjoin(MESSAGES, MESSAGES.c.id == EVENTS.c.message_id)
-    )
-    if postgres:
-        window = window.where(
-            text(
-                "(events.txid, events.id) > (:t, :i)"
-                " AND events.txid < pg_snapshot_xmin(pg_current_snapshot())::text::bigint"
-            ).bindparams(t=after.txid, i=after.event_id)
-        ).order_by(text("events.txid"), EVENTS.c.id)
+    if is_postgres(session):
+        rows = session.execute(_PG_WINDOW, {"t": after.txid, "i": after.event_id, "n": limit}).all()
+        if not rows:
+            return [], after
+        position = Position(int(rows[-1].txid), int(rows[-1].id))
     else:
-        window = window.where(EVENTS.c.id > after.event_id).order_by(EVENTS.c.id)
-    rows = session.execute(window.limit(limit)).all()
-    if not rows:
-        return [], after
-    last = rows[-1]
-    position = Position(int(last[-1]) if postgres else 0, int(last.id))
+        rows = session.execute(_sqlite_window(after.event_id, limit)).all()
+        if not rows:
+            return [], after
+        position = Position(0, int(rows[-1].id))
     wanted = None if types is None else frozenset(types)
     events = [
         _event(row)
@@ -109,6 +85,54 @@ def read(
         and (wanted is None or row.type in wanted)
     ]
     return events, position
+
+
+_MESSAGE_COLUMNS = "external_id, number, from_number, direction, segments"
+
+# The events in order first, by the index, then each one's message by its key: a
+# plan written so, whatever the statistics say. Joined in one query, a young log's
+# stale statistics had PostgreSQL sort the whole log and hash all messages for
+# every window (38 ms at 40,000 events, growing with the log; 1.3 ms so). The
+# visibility bound cuts the window short: in (txid, id) order, every event after
+# the first of a transaction still running is of one too.
+_PG_WINDOW = text(
+    f"""
+    SELECT e.id, e.account_id, e.type, e.message_id, e.error_code, e.data, e.created_at,
+        m.external_id, m.number, m.from_number, m.direction, m.segments, e.txid
+    FROM (
+        SELECT * FROM events WHERE (txid, id) > (:t, :i) ORDER BY txid, id LIMIT :n
+    ) AS e
+    LEFT JOIN LATERAL (
+        SELECT {_MESSAGE_COLUMNS} FROM messages WHERE messages.id = e.message_id LIMIT 1
+    ) AS m ON true
+    WHERE e.txid < pg_snapshot_xmin(pg_current_snapshot())::text::bigint
+    ORDER BY e.txid, e.id
+    """
+).columns(created_at=UTCDateTime())
+
+
+def _sqlite_window(after: int, limit: int) -> Select[Any]:
+    """One writer, so ids are committed in order: the events after ``after``."""
+    window = select(EVENTS).where(EVENTS.c.id > after).order_by(EVENTS.c.id).limit(limit)
+    e = window.subquery("e")
+    return (
+        select(
+            e.c.id,
+            e.c.account_id,
+            e.c.type,
+            e.c.message_id,
+            e.c.error_code,
+            e.c.data,
+            e.c.created_at,
+            MESSAGES.c.external_id,
+            MESSAGES.c.number,
+            MESSAGES.c.from_number,
+            MESSAGES.c.direction,
+            MESSAGES.c.segments,
+        )
+        .select_from(e.outerjoin(MESSAGES, MESSAGES.c.id == e.c.message_id))
+        .order_by(e.c.id)
+    )
 
 
 def position_of(session: Session, event_id: int) -> Position:

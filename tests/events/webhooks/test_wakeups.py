@@ -18,7 +18,7 @@ from jooksms.db.types import utcnow
 from jooksms.events import log
 from jooksms.events.webhooks import fanout
 from jooksms.events.webhooks.dispatcher import Dispatcher, DispatcherConfig
-from jooksms.events.webhooks.tables import DELIVERIES
+from jooksms.events.webhooks.tables import CALLBACKS, DELIVERIES, ENDPOINTS
 from tests.helpers.webhook_receiver import Answer, Receiver
 from tests.helpers.webhooks import (
     Clock,
@@ -135,3 +135,25 @@ async def test_two_dispatchers_never_post_one_delivery_twice(
     assert len(posted) == len(set(posted)) == len(ids)
     assert sorted(_message_ids(receiver)) == ids
     assert sum(counts) == len(ids) and min(counts) > 0  # both took their share
+
+
+async def test_with_nobody_listening_fan_out_reads_nothing(
+    db: Database, dispatcher: Dispatcher, receiver: Receiver
+) -> None:
+    """No enabled endpoint and no status callback: the cursor moves to the head and
+    no event is read (events then cost only their rows); once an endpoint exists,
+    what happens next reaches it."""
+    async with db.write() as session:
+        await session.execute(update(ENDPOINTS).values(enabled=False))
+        await session.execute(delete(CALLBACKS))
+    account = await new_account(db)
+    await send(db, account, 3)
+    before = await db.run_write(lambda s: log.load_cursor(s, fanout.CURSOR))
+    assert await dispatcher.fan_out() == 0
+    moved = await db.run_write(lambda s: log.load_cursor(s, fanout.CURSOR))
+    assert before is not None and moved is not None and moved > before
+    await add_endpoint(db, account, receiver.url)
+    await send(db, account, 2)
+    await drain(dispatcher)
+    assert await dispatcher.send_due() == 2
+    assert len(await receiver.until(2)) == 2

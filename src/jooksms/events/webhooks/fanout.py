@@ -19,19 +19,38 @@ from datetime import datetime
 from typing import Any
 
 import orjson
-from sqlalchemy import insert, text
+from sqlalchemy import exists, insert, select, text
 from sqlalchemy.orm import Session
 
 from jooksms.events import log
 from jooksms.events.types import Event
 from jooksms.events.webhooks import callbacks, endpoints, wakeups
 from jooksms.events.webhooks.endpoints import Endpoint
-from jooksms.events.webhooks.tables import DELIVERIES
+from jooksms.events.webhooks.tables import CALLBACKS, DELIVERIES, ENDPOINTS
 
 CURSOR = "webhooks"
 BATCH_SIZE = 100
 #: pg_try_advisory_xact_lock's key for the fan-out ("jwh" in ASCII, any fixed number).
 LOCK_KEY = 0x6A7768
+
+
+def _anyone_listens(session: Session, position: log.Position, now: datetime) -> bool:
+    """Whether any event may be owed to someone: an enabled endpoint, or a message
+    sent with a status callback. When none is, the cursor moves to the log's head
+    and nothing is read, so events cost nothing more than their rows.
+
+    The head is taken before the check: a callback or endpoint committed after the
+    check belongs to a transaction that was running, or not yet begun, when the head
+    was taken, so its events come after the head and are read next time."""
+    head = log.head(session)
+    listens = session.execute(
+        select(exists().where(ENDPOINTS.c.enabled.is_(True)) | exists().select_from(CALLBACKS))
+    ).scalar()
+    if listens:
+        return True
+    if head > position:
+        log.save_cursor(session, CURSOR, head, now=now)
+    return False
 
 
 def fan_out(session: Session, *, now: datetime, limit: int = 1000) -> int | None:
@@ -48,6 +67,8 @@ def fan_out(session: Session, *, now: datetime, limit: int = 1000) -> int | None
     position = log.load_cursor(session, CURSOR)
     if position is None:
         log.save_cursor(session, CURSOR, log.head(session), now=now)
+        return 0
+    if not _anyone_listens(session, position, now):
         return 0
     events, after = log.read(session, after=position, limit=limit)
     if after == position:
