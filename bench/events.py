@@ -28,6 +28,7 @@ Results also go to ``bench/results/events.json``.
 from __future__ import annotations
 
 import argparse
+import asyncio
 import contextlib
 import json
 import os
@@ -35,11 +36,13 @@ import signal
 import statistics
 import sys
 import time
+from collections.abc import Iterator
 from contextlib import ExitStack
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+import asyncpg
 import httpx
 import servers
 from httpload import percentile
@@ -72,7 +75,32 @@ _IDLE_DISPATCHER = (
     "    await stop.wait()\n"
     "_d.Dispatcher.run = _idle\n"
 )
-EXPERIMENTS = ("no-dispatcher", "no-event-triggers")
+EXPERIMENTS = ("no-dispatcher", "no-event-triggers", "custom-plans")
+
+
+@contextlib.contextmanager
+def _custom_plans(base_url: str, stats: dict[str, int]) -> Iterator[str]:
+    """delivery.throwaway_postgres, whose sessions plan every execution of a prepared
+    statement with its parameters and the tables' current sizes (``plan_cache_mode =
+    force_custom_plan``), instead of keeping a generic plan made when the young
+    database was empty (it has no statistics: autovacuum may be off or not there yet)."""
+    with _THROWAWAY(base_url, stats) as url:
+        server, name = url.rsplit("/", 1)
+
+        async def alter() -> None:
+            conn = await asyncpg.connect(server + "/postgres")
+            try:
+                await conn.execute(
+                    f'ALTER DATABASE "{name}" SET plan_cache_mode = force_custom_plan'
+                )
+            finally:
+                await conn.close()
+
+        asyncio.run(alter())
+        yield url
+
+
+_THROWAWAY = delivery.throwaway_postgres
 
 
 @dataclass(slots=True)
@@ -249,7 +277,7 @@ def _run(
             )
         else:
             _switch_batch(run, int(hook["id"]), batch=False)
-            latency(opts, run, receiver, report)
+            latency(opts, run, receiver, report, args)
     report.delivery.statuses = run.probe.statuses()
     if receiver is not None:
         report.receiver = receiver.stats()
@@ -263,10 +291,7 @@ def throughput(
     args: argparse.Namespace,
 ) -> None:
     first_id = run.probe.max_id()
-    profilers = [
-        _profile(run, target, opts.profile_seconds, tag=f"events-{target}")
-        for target in args.profile
-    ]
+    profilers = _profiles(run, opts, args, "throughput")
     before = run.fleet.cpu_sample()
     delivery.throughput(
         opts, report.delivery, run.sim, run.fleet, run.workers, run.probe, run.server, run.token
@@ -324,6 +349,17 @@ def _finish_profiles(profilers: list[tuple[Any, Path, str]], report: EventsRepor
                 report.webhook.setdefault("profiles", {})[target] = asdict(profile)
 
 
+def _profiles(
+    run: OursRun, opts: Options, args: argparse.Namespace, phase: str
+) -> list[tuple[Any, Path, str]]:
+    if args.profile_phase != phase:
+        return []
+    return [
+        _profile(run, target, opts.profile_seconds, tag=f"events-{phase}-{target}")
+        for target in args.profile
+    ]
+
+
 def _profile(run: OursRun, target: str, seconds: float, tag: str) -> tuple[Any, Path, str]:
     pid = run.server.pid if target == "serve" else run.workers[0].pid
     out = LOGS / f"profile-{tag}.txt"
@@ -339,7 +375,13 @@ def _switch_batch(run: OursRun, webhook_id: int, *, batch: bool) -> None:
     answer.raise_for_status()
 
 
-def latency(opts: Options, run: OursRun, receiver: Receiver, report: EventsReport) -> None:
+def latency(
+    opts: Options,
+    run: OursRun,
+    receiver: Receiver,
+    report: EventsReport,
+    args: argparse.Namespace,
+) -> None:
     """The delivery bench's paced phase at half the rate (to the last event received,
     or to the last receipt stored if lower), then each message's receipt stored to its
     event's arrival."""
@@ -347,6 +389,7 @@ def latency(opts: Options, run: OursRun, receiver: Receiver, report: EventsRepor
     rate = min(report.delivery.e2e_per_s, report.webhook["e2e_to_last_event_per_s"]) / 2
     first_id = run.probe.max_id()
     assert isinstance(run.sim, Simulator)
+    profilers = _profiles(run, opts, args, "latency")
     delivery.latency(
         opts, report.delivery, run.sim, run.fleet, run.probe, run.server, run.token, rate=rate
     )
@@ -359,10 +402,13 @@ def latency(opts: Options, run: OursRun, receiver: Receiver, report: EventsRepor
         flush=True,
     )
     arrived = wait_for_events(receiver, set(stored), run)
+    _finish_profiles(profilers, report)
     waits = [1000 * (arrived[m] - stored[m]) for m in stored]
+    span = max(arrived.values()) - min(arrived.values())
     report.latency = {
         "rate": rate,
         "messages": len(stored),
+        "received_per_s": len(arrived) / span if span > 0 else None,
         "stored_to_received_ms": _percentiles(waits),
         "dispatcher_poll_s": DISPATCHER_POLL_S,
     }
@@ -426,6 +472,7 @@ def print_report(reports: list[EventsReport]) -> None:
     _print_latency(good)
     _print_cpu(good)
     _print_pg_activity(good)
+    _print_profiles(good)
     for r in reports:
         if r.error:
             print(f"\nFAILED run: {r.error}")
@@ -504,6 +551,21 @@ def _print_pg_activity(reports: list[EventsReport]) -> None:
         delivery.table(rows)
 
 
+def _print_profiles(reports: list[EventsReport]) -> None:
+    for r in reports:
+        for target, prof in r.webhook.get("profiles", {}).items():
+            samples, idle = prof["samples"], prof["idle"]
+            print(
+                f"\n=== py-spy of {target} ({samples:,} samples at 100 Hz): idle "
+                f"{100 * idle / max(samples, 1):.0f} % ==="
+            )
+            rows: list[tuple[str, ...]] = [("own %", "total %", "function (module)")]
+            for name, own, total in prof["functions"][:15]:
+                rows.append((f"{100 * own:5.1f}", f"{100 * total:5.1f}", name))
+            delivery.table(rows)
+            print("  by area: " + ", ".join(f"{a} {100 * x:.0f} %" for a, x in prof["areas"][:8]))
+
+
 def write_json(reports: list[EventsReport], argv: list[str]) -> None:
     RESULTS.mkdir(parents=True, exist_ok=True)
     doc = {
@@ -541,6 +603,12 @@ def parse_args() -> argparse.Namespace:
         help="py-spy on that process during the throughput phase (repeatable)",
     )
     parser.add_argument("--profile-seconds", type=float, default=20.0)
+    parser.add_argument(
+        "--profile-phase",
+        choices=["throughput", "latency"],
+        default="throughput",
+        help="the phase --profile records (from its start, for --profile-seconds)",
+    )
     parser.add_argument("--deliver-window", type=int, default=100)
     parser.add_argument("--quiet-wait", type=float, default=10.0)
     parser.add_argument("--postgres-url", default=POSTGRES_URL)
@@ -566,6 +634,8 @@ def parse_args() -> argparse.Namespace:
 
 def main() -> int:
     args = parse_args()
+    if "custom-plans" in args.experiment:
+        delivery.throwaway_postgres = _custom_plans
     if "no-dispatcher" in args.experiment:
         servers.SERVE_CODE = _IDLE_DISPATCHER + servers.SERVE_CODE
         delivery.WORKER_CODE = _IDLE_DISPATCHER + delivery.WORKER_CODE
