@@ -386,7 +386,9 @@ def latency(
     or to the last receipt stored if lower), then each message's receipt stored to its
     event's arrival."""
     assert report.delivery.e2e_per_s is not None
-    rate = min(report.delivery.e2e_per_s, report.webhook["e2e_to_last_event_per_s"]) / 2
+    rate = args.latency_rate or (
+        min(report.delivery.e2e_per_s, report.webhook["e2e_to_last_event_per_s"]) / 2
+    )
     first_id = run.probe.max_id()
     assert isinstance(run.sim, Simulator)
     profilers = _profiles(run, opts, args, "latency")
@@ -597,6 +599,11 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--posters", type=int, default=4, help="concurrent to_many posters")
     parser.add_argument("--no-latency", action="store_true", help="skip the latency phase")
     parser.add_argument("--latency-seconds", type=float, default=10.0)
+    parser.add_argument(
+        "--latency-rate",
+        type=float,
+        help="msg/s of the latency phase (default: half the end-to-end rate just measured)",
+    )
     parser.add_argument("--latency-batch", type=int, default=10, help="to_many size, paced phase")
     parser.add_argument("--latency-sample", type=int, default=2_000)
     parser.add_argument(
