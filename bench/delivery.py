@@ -90,7 +90,7 @@ DEFAULT_MESSAGES = 200_000
 #: No progress for this long (no submit, no receipt, nothing delivered) ends a run.
 STALL_SECONDS = 60.0
 
-_WORKER = "import sys; from jooksms.cli import main; sys.argv = ['jooksms', 'worker']; main()"
+WORKER_CODE = "import sys; from jooksms.cli import main; sys.argv = ['jooksms', 'worker']; main()"
 # The same worker, timing Python's cyclic garbage collector (gc.callbacks) and printing
 # the totals when it exits (after SIGTERM), for the profiled run.
 _WORKER_GC = """
@@ -120,7 +120,7 @@ def destination(i: int) -> str:
 # -- the database, read directly -----------------------------------------------------------
 
 
-def _epoch(value: Any) -> float:
+def epoch(value: Any) -> float:
     if isinstance(value, datetime):
         aware = value if value.tzinfo else value.replace(tzinfo=UTC)
         return aware.timestamp()
@@ -150,7 +150,7 @@ class Probe:
             f"SELECT min(created_at), max(created_at), max({final}_at) FROM messages "
             f"WHERE id > {int(after_id)} AND id <= {int(through_id)}"
         )
-        return _epoch(row[0]), _epoch(row[1]), _epoch(row[2])
+        return epoch(row[0]), epoch(row[1]), epoch(row[2])
 
     def timeline(self, after_id: int) -> list[tuple[str, float, float | None, float | None]]:
         """number, created_at, sending_at, sent_at of every message past ``after_id``."""
@@ -161,12 +161,16 @@ class Probe:
         return [
             (
                 str(n),
-                _epoch(c),
-                None if s is None else _epoch(s),
-                None if t is None else _epoch(t),
+                epoch(c),
+                None if s is None else epoch(s),
+                None if t is None else epoch(t),
             )
             for n, c, s, t in rows
         ]
+
+    def rows(self, sql: str) -> list[tuple[Any, ...]]:
+        """Any query's rows (for the benches built on this one)."""
+        return self._all(sql)
 
     def _one(self, sql: str) -> tuple[Any, ...]:
         return self._all(sql)[0]
@@ -329,7 +333,7 @@ def start_worker(database_url: str, log: Path, n: int, *, gc_stats: bool = False
     }
     with log.open("wb") as out:
         popen = subprocess.Popen(
-            [sys.executable, "-c", _WORKER_GC if gc_stats else _WORKER],
+            [sys.executable, "-c", _WORKER_GC if gc_stats else WORKER_CODE],
             env=env,
             stdout=out,
             stderr=subprocess.STDOUT,
@@ -549,7 +553,7 @@ def setup_name(opts: Options) -> str:
     return f"JookSMS PostgreSQL, API + {workers} worker{'s' if workers > 1 else ''}" + label
 
 
-def _timed(outcome: DeliveryReport, label: str, body: Callable[[ExitStack], None]) -> None:
+def timed(outcome: DeliveryReport, label: str, body: Callable[[ExitStack], None]) -> None:
     """Run ``body`` with an exit stack for what it starts; a failure is kept in the
     outcome (the other setups still run) and the time taken either way."""
     started = time.monotonic()
@@ -566,7 +570,7 @@ def run_ours(opts: Options, run_no: int) -> DeliveryReport:
     outcome = DeliveryReport(setup_name(opts), opts.messages)
     tag = f"{opts.backend}-w{opts.workers}-{opts.smsc}-r{run_no}"
     print(f"\n=== {outcome.setup}, run {run_no or 'profiled'} ===", flush=True)
-    _timed(outcome, outcome.setup, lambda stack: _run_ours(opts, tag, outcome, stack))
+    timed(outcome, outcome.setup, lambda stack: _run_ours(opts, tag, outcome, stack))
     if opts.profile and opts.backend == "postgres":
         outcome.gc = _gc_stats(LOGS / f"delivery-{tag}-worker1.log")
     return outcome
@@ -583,7 +587,32 @@ def _gc_stats(log: Path) -> dict[str, Any]:
     return {}
 
 
+@dataclass(slots=True)
+class OursRun:
+    """The processes of one run of ours, started, bound and ready for load."""
+
+    url: str
+    account: int
+    sim: Simulator | NetSmppSmsc
+    fleet: Fleet
+    workers: list[Proc]
+    server: Server
+    token: str
+    probe: Probe
+
+
 def _run_ours(opts: Options, tag: str, outcome: DeliveryReport, stack: ExitStack) -> None:
+    run = start_ours(opts, tag, outcome, stack)
+    throughput(opts, outcome, run.sim, run.fleet, run.workers, run.probe, run.server, run.token)
+    # The latency phase reads our simulator's record of each submit_sm.
+    if opts.latency and outcome.e2e_per_s and isinstance(run.sim, Simulator):
+        latency(opts, outcome, run.sim, run.fleet, run.probe, run.server, run.token)
+    outcome.statuses = run.probe.statuses()
+
+
+def start_ours(opts: Options, tag: str, outcome: DeliveryReport, stack: ExitStack) -> OursRun:
+    """Database, SMSC, account, connector, API process and workers of one run, each
+    stopped by ``stack``; returns once the workers are bound to the SMSC."""
     tmp = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="jooksms-delivery-")))
     if opts.backend == "sqlite":
         db_path = tmp / "delivery.db"
@@ -627,11 +656,7 @@ def _run_ours(opts: Options, tag: str, outcome: DeliveryReport, stack: ExitStack
     probe: Probe = SqliteProbe(db_path) if opts.backend == "sqlite" else PostgresProbe(url)
     stack.callback(probe.close)
 
-    throughput(opts, outcome, sim, fleet, workers, probe, server, token)
-    # The latency phase reads our simulator's record of each submit_sm.
-    if opts.latency and outcome.e2e_per_s and isinstance(sim, Simulator):
-        latency(opts, outcome, sim, fleet, probe, server, token)
-    outcome.statuses = probe.statuses()
+    return OursRun(url, account, sim, fleet, workers, server, token, probe)
 
 
 def _our_smsc(opts: Options, tag: str, stack: ExitStack) -> Simulator | NetSmppSmsc:
@@ -792,9 +817,12 @@ def latency(
     probe: Probe,
     server: Server,
     token: str,
+    *,
+    rate: float | None = None,
 ) -> None:
+    """Paced load at ``rate`` (default: half the end-to-end rate just measured)."""
     assert outcome.e2e_per_s is not None
-    rate = outcome.e2e_per_s / 2
+    rate = rate or outcome.e2e_per_s / 2
     batch = opts.latency_batch
     total = int(min(rate * opts.latency_seconds, RECORD_LIMIT)) // batch * batch
     if total < batch:
@@ -1032,7 +1060,7 @@ def run_kannel(opts: KannelOptions, run_no: int) -> DeliveryReport:
     if why:
         outcome.error = f"Kannel is not installed: {why}"
         return outcome
-    _timed(outcome, "Kannel", lambda stack: _run_kannel(opts, run_no, outcome, stack))
+    timed(outcome, "Kannel", lambda stack: _run_kannel(opts, run_no, outcome, stack))
     return outcome
 
 
@@ -1203,7 +1231,7 @@ def _spread(values: list[float], fmt: str = "{:,.0f}") -> str:
     return f"{fmt.format(med)} ({fmt.format(min(values))}-{fmt.format(max(values))})"
 
 
-def _table(rows: list[tuple[str, ...]]) -> None:
+def table(rows: list[tuple[str, ...]]) -> None:
     widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
     for i, row in enumerate(rows):
         print(" | ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip())
@@ -1245,7 +1273,7 @@ def print_report(outcomes: list[DeliveryReport]) -> None:
                 verdict,
             )
         )
-    _table(rows)
+    table(rows)
     _print_kannel_ratio(outcomes, setups)
     _print_latency(outcomes, setups)
     _print_cpu(outcomes, setups)
@@ -1307,7 +1335,7 @@ def _print_latency(outcomes: list[DeliveryReport], setups: list[str]) -> None:
             )
     if len(rows) > 1:
         print("\n=== Latency at half the measured end-to-end rate (one row per run) ===")
-        _table(rows)
+        table(rows)
 
 
 def _print_cpu(outcomes: list[DeliveryReport], setups: list[str]) -> None:
@@ -1402,7 +1430,7 @@ def _print_profile(o: DeliveryReport) -> None:
     rows: list[tuple[str, ...]] = [("own %", "total %", "function (module), by own time")]
     for name, own, total in prof.functions[:15]:
         rows.append((f"{100 * own:5.1f}", f"{100 * total:5.1f}", name))
-    _table(rows)
+    table(rows)
     print("\nRunning time by area (the leaf frame's package), idle excluded:")
     for area, share in prof.areas:
         print(f"  {100 * share:5.1f} %  {area}")

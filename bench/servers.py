@@ -30,7 +30,7 @@ POSTGRES_URL = os.environ.get(
 # ``jooksms serve`` exactly as the console script runs it (same entry point, same
 # arguments), but with a command line that a name-based cleanup elsewhere on a shared
 # machine (``pkill -f "jooksms serve"``) does not match and kill mid-run.
-_SERVE = "import sys; from jooksms.cli import main; sys.argv = ['jooksms', 'serve']; main()"
+SERVE_CODE = "import sys; from jooksms.cli import main; sys.argv = ['jooksms', 'serve']; main()"
 
 
 # One key seals and opens carrier credentials for every process a bench starts,
@@ -121,7 +121,7 @@ def serve_jooksms(
         "JOOKSMS_DELIVERY": "true" if delivery else "false",
     }
     marker = None if database_url.startswith("sqlite") else database_url.rsplit("/", 1)[1]
-    cmd = [sys.executable, "-c", _SERVE]
+    cmd = [sys.executable, "-c", SERVE_CODE]
     return running(cmd, port=port, log=log, env=env, database_marker=marker)
 
 
