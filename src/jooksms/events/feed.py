@@ -181,7 +181,12 @@ class Feed:
             if end != self.position:
                 self._fan_out(self.position, end, events)
                 interval = self.config.poll_min
-                continue  # there may be more right behind
+                if len(events) >= self.config.window:
+                    continue  # a full window: more right behind
+            # Notices come with every commit: under load, one read per poll_min
+            # serves them all (a reader that went again at once read the log, or its
+            # head, as fast as the database answered).
+            await asyncio.sleep(self.config.poll_min)
             woken = await self._wait_for_wake(interval)
             if self._db.is_sqlite:
                 interval = self.config.poll_min  # no NOTIFY: polling is the only wake-up

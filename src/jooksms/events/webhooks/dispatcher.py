@@ -113,8 +113,13 @@ class Dispatcher:
                     log.exception("webhook dispatch failed; trying again")
                     idle = _RETRY_AFTER
                 if idle > 0:
+                    # Not again before poll_min, even when woken: notices come with
+                    # every commit, and one round serves all that came meanwhile.
+                    await asyncio.sleep(min(idle, self.config.poll_min))
                     with contextlib.suppress(TimeoutError):
-                        await asyncio.wait_for(self._wake.wait(), idle)
+                        await asyncio.wait_for(
+                            self._wake.wait(), max(0.0, idle - self.config.poll_min)
+                        )
 
     @contextlib.asynccontextmanager
     async def _woken_by(self, stop: asyncio.Event) -> AsyncIterator[None]:
@@ -230,11 +235,14 @@ class Dispatcher:
 def _next_look(session: Session) -> tuple[datetime | None, bool]:
     """PostgreSQL: when the next delivery comes due, and whether committed events
     wait behind an older open transaction (their ``txid`` is not below the snapshot's
-    xmin, so ``events.log.read`` passes them by for now). Both use an index."""
+    xmin, so ``events.log.read`` passes them by for now). Both read an index."""
+    # The newest event's transaction against the snapshot's xmin: one step down the
+    # index. (An EXISTS over txid >= xmin was planned as a scan of the log, and took
+    # a third of PostgreSQL's time under load.)
     waiting = session.execute(
         text(
-            "SELECT EXISTS (SELECT 1 FROM events"
-            " WHERE txid >= pg_snapshot_xmin(pg_current_snapshot())::text::bigint)"
+            "SELECT (SELECT max(txid) FROM events)"
+            " >= pg_snapshot_xmin(pg_current_snapshot())::text::bigint"
         )
     ).scalar()
     return deliveries.next_due(session), bool(waiting)
