@@ -47,6 +47,9 @@ class FeedConfig:
     max_lag: int = 10_000
     #: Seconds between polls right after activity (PostgreSQL) or always (SQLite).
     poll_min: float = 0.05
+    #: Seconds at least between two reads that did not fill a window: notices come
+    #: with every commit, and one read serves all that came meanwhile.
+    spacing: float = 0.05
     #: Seconds between polls when idle: the fallback for a lost NOTIFY.
     poll_max: float = 1.0
     #: LISTEN on PostgreSQL; off where notifications do not pass (a pooler in
@@ -183,10 +186,9 @@ class Feed:
                 interval = self.config.poll_min
                 if len(events) >= self.config.window:
                     continue  # a full window: more right behind
-            # Notices come with every commit: under load, one read per poll_min
-            # serves them all (a reader that went again at once read the log, or its
-            # head, as fast as the database answered).
-            await asyncio.sleep(self.config.poll_min)
+            # Under load a reader that went again at once read the log, or its head,
+            # as fast as the database answered (see ``spacing``).
+            await asyncio.sleep(self.config.spacing)
             woken = await self._wait_for_wake(interval)
             if self._db.is_sqlite:
                 interval = self.config.poll_min  # no NOTIFY: polling is the only wake-up
