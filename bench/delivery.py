@@ -1446,15 +1446,16 @@ def _print_profile(o: DeliveryReport) -> None:
         )
 
 
-def write_json(outcomes: list[DeliveryReport], argv: list[str]) -> None:
+def write_json(name: str, key: str, items: list[Any], argv: list[str]) -> None:
+    """``bench/results/<name>.json``: when, how, and the dataclasses ``items``."""
     RESULTS.mkdir(parents=True, exist_ok=True)
     doc = {
         "when": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
         "argv": argv,
         "cpus": os.cpu_count(),
-        "outcomes": [asdict(o) for o in outcomes],
+        key: [asdict(item) for item in items],
     }
-    path = RESULTS / "delivery.json"
+    path = RESULTS / f"{name}.json"
     path.write_text(json.dumps(doc, indent=2, default=str))
     print(f"\nwrote {path.relative_to(ROOT)}")
 
@@ -1629,7 +1630,7 @@ def main() -> int:
         outcome.setup += " [py-spy attached]"
         outcomes.append(outcome)
     print_report(outcomes)
-    write_json(outcomes, sys.argv[1:])
+    write_json("delivery", "outcomes", outcomes, sys.argv[1:])
     return 1 if any(o.error for o in outcomes) else 0
 
 

@@ -30,7 +30,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
-import json
 import os
 import signal
 import statistics
@@ -47,11 +46,11 @@ import httpx
 import servers
 from httpload import percentile
 from pg_activity import Activity
-from servers import BENCH, POSTGRES_URL, ROOT, Server, cli, free_port, postgres_reachable, running
+from servers import BENCH, POSTGRES_URL, Server, cli, free_port, postgres_reachable, running
 from smsc_process import Simulator
 
 import delivery
-from delivery import LOGS, RESULTS, DeliveryReport, Options, OursRun, PostgresProbe, Proc
+from delivery import LOGS, DeliveryReport, Options, OursRun, PostgresProbe, Proc
 
 # The receiver listens on loopback, which webhooks refuse unless this is set (in the
 # environment of every process the bench starts: the CLI, serve and the worker).
@@ -578,19 +577,6 @@ def _print_profiles(reports: list[EventsReport]) -> None:
             print("  by area: " + ", ".join(f"{a} {100 * x:.0f} %" for a, x in prof["areas"][:8]))
 
 
-def write_json(reports: list[EventsReport], argv: list[str]) -> None:
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    doc = {
-        "when": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
-        "argv": argv,
-        "cpus": os.cpu_count(),
-        "runs": [asdict(r) for r in reports],
-    }
-    path = RESULTS / "events.json"
-    path.write_text(json.dumps(doc, indent=2, default=str))
-    print(f"\nwrote {path.relative_to(ROOT)}")
-
-
 # -- main ----------------------------------------------------------------------------------
 
 
@@ -676,7 +662,7 @@ def main() -> int:
     )
     reports = [run_events(opts, n, args) for n in range(1, args.repeat + 1)]
     # The results first: a figure the report cannot print is still kept.
-    write_json(reports, sys.argv[1:])
+    delivery.write_json("events", "runs", reports, sys.argv[1:])
     print_report(reports)
     return 1 if any(r.error for r in reports) else 0
 

@@ -8,6 +8,7 @@ import itertools
 import os
 import uuid
 from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -56,13 +57,12 @@ async def drop_pg_database(admin_url: str, url: str) -> None:
     await engine.dispose()
 
 
-@pytest.fixture(scope="session", params=BACKENDS)
-async def database_url(
-    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
-) -> AsyncIterator[str]:
-    if request.param == "sqlite":
-        path = tmp_path_factory.mktemp("db") / "jooksms.db"
-        url = f"sqlite+aiosqlite:///{path}"
+@asynccontextmanager
+async def migrated_database(backend: str, folder: Path) -> AsyncIterator[str]:
+    """A database of its own, migrated to head, for as long as the block lasts: a
+    SQLite file in ``folder``, or a fresh PostgreSQL database, dropped after."""
+    if backend == "sqlite":
+        url = f"sqlite+aiosqlite:///{folder / 'jooksms.db'}"
         await asyncio.to_thread(upgrade, url)
         yield url
         return
@@ -71,6 +71,14 @@ async def database_url(
     await asyncio.to_thread(upgrade, url)
     yield url
     await drop_pg_database(POSTGRES_URL, url)
+
+
+@pytest.fixture(scope="session", params=BACKENDS)
+async def database_url(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> AsyncIterator[str]:
+    async with migrated_database(request.param, tmp_path_factory.mktemp("db")) as url:
+        yield url
 
 
 @pytest.fixture(scope="session")

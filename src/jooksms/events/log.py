@@ -79,7 +79,7 @@ def read(
         position = Position(0, int(rows[-1].id))
     wanted = None if types is None else frozenset(types)
     events = [
-        _event(row)
+        event_of(row)
         for row in rows
         if (account_id is None or row.account_id == account_id)
         and (wanted is None or row.type in wanted)
@@ -202,7 +202,8 @@ def count(session: Session) -> int:
     return int(session.execute(select(func.count()).select_from(EVENTS)).scalar_one())
 
 
-def _event(row: Any) -> Event:
+def event_of(row: Any) -> Event:
+    """An event from a row of the log joined to its message (``read``'s columns)."""
     message = None
     if row.message_id is not None and row.number is not None:
         message = MessageData(

@@ -7,16 +7,13 @@ events before its own dispatcher could look."""
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import AsyncIterator
-from pathlib import Path
 
 import pytest
 
 from jooksms.db.engine import Database
-from jooksms.db.migrate import upgrade
 from jooksms.events.webhooks.dispatcher import Dispatcher, DispatcherConfig
-from tests.conftest import BACKENDS, POSTGRES_URL, create_pg_database, drop_pg_database
+from tests.conftest import BACKENDS, migrated_database
 from tests.helpers.webhook_receiver import Receiver, running
 from tests.helpers.webhooks import Clock, drain, put_aside_pending
 
@@ -25,17 +22,8 @@ from tests.helpers.webhooks import Clock, drain, put_aside_pending
 async def database_url(
     request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
 ) -> AsyncIterator[str]:
-    if request.param == "sqlite":
-        path: Path = tmp_path_factory.mktemp("webhooks-db") / "jooksms.db"
-        url = f"sqlite+aiosqlite:///{path}"
-        await asyncio.to_thread(upgrade, url)
+    async with migrated_database(request.param, tmp_path_factory.mktemp("webhooks-db")) as url:
         yield url
-        return
-    assert POSTGRES_URL
-    url = await create_pg_database(POSTGRES_URL)
-    await asyncio.to_thread(upgrade, url)
-    yield url
-    await drop_pg_database(POSTGRES_URL, url)
 
 
 @pytest.fixture(scope="package")

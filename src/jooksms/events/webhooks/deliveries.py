@@ -31,7 +31,6 @@ from sqlalchemy.orm import Session
 
 from jooksms.errors import NotFound
 from jooksms.events import log
-from jooksms.events.types import Event, MessageData
 from jooksms.events.webhooks import endpoints, fanout, secrets, wakeups
 from jooksms.events.webhooks.tables import ATTEMPTS, DELIVERIES, ENDPOINTS
 from jooksms.secret_box import SecretBox
@@ -423,6 +422,7 @@ def replay_range(
             _EVENTS.type,
             _EVENTS.message_id,
             _EVENTS.error_code,
+            _EVENTS.data,
             _EVENTS.created_at,
             _MESSAGES.external_id,
             _MESSAGES.number,
@@ -435,25 +435,9 @@ def replay_range(
         .order_by(_EVENTS.id)
         .limit(REPLAY_LIMIT)
     ).all()
-    events = [_event(r) for r in found]
+    events = [log.event_of(r) for r in found]
     rows = fanout.endpoint_rows(endpoint, events, now=now)
     if rows:
         session.execute(insert(DELIVERIES), rows)
         wakeups.announce(session)
     return len(events)
-
-
-def _event(row: Any) -> Event:
-    message = None
-    if row.message_id is not None and row.number is not None:
-        message = MessageData(
-            id=row.message_id,
-            external_id=row.external_id,
-            number=row.number,
-            from_number=row.from_number,
-            direction=row.direction,
-            status=row.type.removeprefix("message."),
-            error_code=row.error_code,
-            segments=row.segments,
-        )
-    return Event(row.id, row.account_id, row.type, row.created_at, message)
